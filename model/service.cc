@@ -1,0 +1,246 @@
+#include "model/service.h"
+
+#include <utility>
+
+#include "model/json_reader.h"
+#include "model/validation.h"
+
+namespace turnpike::model {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxWeight = 1000;
+constexpr int kMaxConnectTimeoutMs = 600000;
+constexpr int kMaxReadTimeoutMs = 3600000;
+constexpr int kMaxRetries = 10;
+constexpr int kMinIntervalMs = 100;
+constexpr int kMaxIntervalMs = 86400000;  // a day; longer is no health check at all
+constexpr int kMaxThreshold = 1000;
+
+// Validates "http://host[:port][/]". Returns "" when valid; then sets `canonical` to
+// "http://host[:port]" (scheme and host lower case, no trailing '/') so that the data plane
+// can rely on one spelling, and `endpoint` to "host:port" (port defaulted) to spot duplicates.
+std::string checkTargetUrl(std::string_view url, std::string* canonical, std::string* endpoint) {
+  std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "must be an http://host[:port] URL";
+  std::string scheme = asciiLower(url.substr(0, scheme_end));
+  if (scheme == "https") return "https targets are not supported yet";
+  if (scheme != "http") return "must be an http://host[:port] URL";
+
+  std::string_view rest = url.substr(scheme_end + 3);
+  std::size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  std::string_view tail =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  if (authority.find('@') != std::string_view::npos) return "must not contain userinfo";
+  if (tail.find_first_of("?#") != std::string_view::npos) {
+    return "must not contain a query or fragment";
+  }
+  if (!tail.empty() && tail != "/") return "must not contain a path";
+  if (authority.empty()) return "must have a host";
+
+  std::string_view host;
+  std::string_view port_text;
+  bool has_port = false;
+  if (authority.front() == '[') {
+    std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "has an invalid IPv6 address";
+    host = authority.substr(1, close - 1);
+    if (!isIpv6Literal(host)) return "has an invalid IPv6 address";
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return "has an invalid host";
+      has_port = true;
+      port_text = after.substr(1);
+    }
+  } else {
+    std::size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port_text = authority.substr(colon + 1);
+    }
+    // '_' is allowed because container names (docker compose services) often carry one.
+    if (!isValidHostName(host, /*allow_underscore=*/true)) return "has an invalid host";
+  }
+  int port = 80;
+  if (has_port) {
+    std::optional<int> parsed = parsePort(port_text);
+    if (!parsed) return "port must be between 1 and 65535";
+    port = *parsed;
+  }
+  std::string host_lower = asciiLower(host);
+  *canonical = "http://";
+  *canonical += authority.front() == '[' ? "[" + host_lower + "]" : host_lower;
+  if (has_port) *canonical += ":" + std::to_string(port);
+  *endpoint = host_lower + ":" + std::to_string(port);
+  return "";
+}
+
+std::optional<LoadBalancing> parseLoadBalancing(std::string_view text) {
+  if (text == "round_robin") return LoadBalancing::kRoundRobin;
+  if (text == "least_connections") return LoadBalancing::kLeastConnections;
+  if (text == "consistent_hash") return LoadBalancing::kConsistentHash;
+  return std::nullopt;
+}
+
+void readTargets(JsonReader& reader, std::vector<Target>* targets) {
+  const json* value = reader.get("targets");
+  if (value == nullptr || (value->is_array() && value->empty())) {
+    reader.addError("targets", "must have at least one target");
+    return;
+  }
+  if (!value->is_array()) {
+    reader.addError("targets", "must be an array of targets");
+    return;
+  }
+  std::vector<std::string> endpoints;
+  for (std::size_t i = 0; i < value->size(); ++i) {
+    std::string prefix = indexPath("targets", i);
+    JsonReader tr((*value)[i], prefix, reader.errors());
+    if (!tr.isObject()) continue;
+    Target target;
+    if (tr.get("url") == nullptr) {
+      tr.addError(tr.path("url"), "is required");
+    } else if (tr.readString("url", &target.url)) {
+      std::string canonical;
+      std::string endpoint;
+      std::string message = checkTargetUrl(target.url, &canonical, &endpoint);
+      if (!message.empty()) {
+        tr.addError(tr.path("url"), std::move(message));
+      } else {
+        for (const std::string& seen : endpoints) {
+          if (seen == endpoint) {
+            tr.addError(tr.path("url"), "duplicate target");
+            break;
+          }
+        }
+        endpoints.push_back(std::move(endpoint));
+        target.url = std::move(canonical);
+      }
+    }
+    tr.readInt("weight", 0, kMaxWeight, &target.weight);
+    tr.finish();
+    targets->push_back(std::move(target));
+  }
+}
+
+void readHealthCheck(JsonReader& reader, std::optional<HealthCheck>* out) {
+  const json* value = reader.get("health_check");
+  if (value == nullptr) return;  // null: no active health checking
+  JsonReader hr(*value, "health_check", reader.errors());
+  if (!hr.isObject()) return;
+  HealthCheck check;
+  if (hr.readString("path", &check.path)) {
+    if (check.path.empty() || check.path.front() != '/') {
+      hr.addError(hr.path("path"), "must start with '/'");
+    } else if (hasControlChars(check.path) || check.path.find(' ') != std::string::npos) {
+      hr.addError(hr.path("path"), "must not contain spaces or control characters");
+    }
+  }
+  hr.readInt("interval_ms", kMinIntervalMs, kMaxIntervalMs, &check.interval_ms);
+  hr.readInt("unhealthy_after", 1, kMaxThreshold, &check.unhealthy_after);
+  hr.readInt("healthy_after", 1, kMaxThreshold, &check.healthy_after);
+  hr.finish();
+  *out = std::move(check);
+}
+
+}  // namespace
+
+std::string_view toString(LoadBalancing lb) {
+  switch (lb) {
+    case LoadBalancing::kRoundRobin:
+      return "round_robin";
+    case LoadBalancing::kLeastConnections:
+      return "least_connections";
+    case LoadBalancing::kConsistentHash:
+      return "consistent_hash";
+  }
+  return "round_robin";
+}
+
+json toJson(const Service& service) {
+  json targets = json::array();
+  for (const Target& t : service.targets) targets.push_back({{"url", t.url}, {"weight", t.weight}});
+  json health = nullptr;
+  if (service.health_check) {
+    const HealthCheck& h = *service.health_check;
+    health = {{"path", h.path},
+              {"interval_ms", h.interval_ms},
+              {"unhealthy_after", h.unhealthy_after},
+              {"healthy_after", h.healthy_after}};
+  }
+  return {{"id", service.id.empty() ? json(nullptr) : json(service.id)},
+          {"name", service.name},
+          {"targets", std::move(targets)},
+          {"load_balancing", toString(service.load_balancing)},
+          {"hash_on", service.hash_on.empty() ? json(nullptr) : json(service.hash_on)},
+          {"connect_timeout_ms", service.connect_timeout_ms},
+          {"read_timeout_ms", service.read_timeout_ms},
+          {"retries", service.retries},
+          {"health_check", std::move(health)},
+          {"tags", service.tags},
+          {"created_at", service.created_at},
+          {"updated_at", service.updated_at}};
+}
+
+Result<Service> parseService(const json& body) {
+  FieldErrors errors;
+  Service service;
+  JsonReader r(body, "", &errors);
+  if (r.isObject()) {
+    readId(r, &service.id);
+    if (r.get("name") == nullptr) {
+      r.addError("name", "is required");
+    } else if (r.readString("name", &service.name)) {
+      std::string message = checkName(service.name);
+      if (!message.empty()) r.addError("name", std::move(message));
+    }
+    readTargets(r, &service.targets);
+
+    bool lb_ok = true;
+    std::string lb;
+    if (r.readString("load_balancing", &lb)) {
+      std::optional<LoadBalancing> parsed = parseLoadBalancing(lb);
+      if (parsed) {
+        service.load_balancing = *parsed;
+      } else {
+        lb_ok = false;
+        r.addError("load_balancing",
+                   "must be one of round_robin, least_connections, consistent_hash");
+      }
+    } else if (r.get("load_balancing") != nullptr) {
+      lb_ok = false;
+    }
+    std::string hash_on;
+    bool hash_on_typed = r.readString("hash_on", &hash_on);
+    if (lb_ok && (hash_on_typed || r.get("hash_on") == nullptr)) {
+      bool consistent = service.load_balancing == LoadBalancing::kConsistentHash;
+      if (consistent && hash_on.empty()) {
+        r.addError("hash_on", "is required when load_balancing is consistent_hash");
+      } else if (!consistent && !hash_on.empty()) {
+        r.addError("hash_on", "is only allowed when load_balancing is consistent_hash");
+      } else if (consistent) {
+        std::string message = checkKeySelector(hash_on, {"ip", "consumer"});
+        if (message.empty()) {
+          service.hash_on = std::move(hash_on);
+        } else {
+          r.addError("hash_on", std::move(message));
+        }
+      }
+    }
+
+    r.readInt("connect_timeout_ms", 1, kMaxConnectTimeoutMs, &service.connect_timeout_ms);
+    r.readInt("read_timeout_ms", 1, kMaxReadTimeoutMs, &service.read_timeout_ms);
+    r.readInt("retries", 0, kMaxRetries, &service.retries);
+    readHealthCheck(r, &service.health_check);
+    readTags(r, &service.tags);
+    readTimestamps(r, &service.created_at, &service.updated_at);
+    r.finish();
+  }
+  if (!errors.empty()) return invalidEntity("service", std::move(errors));
+  return service;
+}
+
+}  // namespace turnpike::model

@@ -1,0 +1,60 @@
+// Service: where traffic goes. A named set of upstream targets with balancing, timeouts and
+// health checking. Routes point at services by id.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/result.h"
+
+namespace turnpike::model {
+
+struct Target {
+  std::string url;   // "http://host:port" (port defaults to 80); no path, query or userinfo
+  int weight = 100;  // 0..1000; 0 takes the target out of rotation
+
+  bool operator==(const Target&) const = default;
+};
+
+struct HealthCheck {
+  std::string path = "/";   // must start with '/'
+  int interval_ms = 5000;   // >= 100
+  int unhealthy_after = 3;  // >= 1
+  int healthy_after = 2;    // >= 1
+
+  bool operator==(const HealthCheck&) const = default;
+};
+
+enum class LoadBalancing { kRoundRobin, kLeastConnections, kConsistentHash };
+
+struct Service {
+  std::string id;               // UUID v4
+  std::string name;             // unique; [A-Za-z0-9._~-]{1,128}, not a UUID
+  std::vector<Target> targets;  // at least one
+  LoadBalancing load_balancing = LoadBalancing::kRoundRobin;
+  std::string hash_on;  // consistent_hash only: "ip" | "consumer" | "header:<name>"; else empty
+  int connect_timeout_ms = 2000;  // 1..600000
+  int read_timeout_ms = 30000;    // 1..3600000
+  int retries = 2;                // 0..10
+  std::optional<HealthCheck> health_check;
+  std::vector<std::string> tags;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+
+  bool operator==(const Service&) const = default;
+};
+
+// The API form (API.md): snake_case fields, enums as strings, health_check null when absent.
+nlohmann::json toJson(const Service& service);
+
+// Decodes and validates a request body. Unknown fields, wrong types and rule violations come back
+// as ErrorCode::kInvalid with one FieldError per problem. `id`, `created_at` and `updated_at` are
+// accepted (the store decides whether to keep them). Defaults as in the struct.
+Result<Service> parseService(const nlohmann::json& body);
+
+std::string_view toString(LoadBalancing lb);
+
+}  // namespace turnpike::model
