@@ -20,12 +20,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "model/api_key.h"
 #include "model/config.h"
@@ -40,9 +39,9 @@ namespace turnpike::storage {
 class ChangeFeed;
 
 struct ListQuery {
-  size_t size = 100;               // 1..1000
-  std::string after;               // opaque cursor from a previous Page::next; empty = start
-  std::vector<std::string> tags;   // entity must carry all of them
+  size_t size = 100;              // 1..1000
+  std::string after;              // opaque cursor from a previous Page::next; empty = start
+  std::vector<std::string> tags;  // entity must carry all of them
 };
 
 template <class T>
@@ -60,8 +59,8 @@ struct WriteOptions {
 
 template <class T>
 struct Written {
-  T entity;             // as stored, references resolved to ids
-  int64_t version = 0;  // config version after the commit
+  T entity;              // as stored, references resolved to ids
+  int64_t version = 0;   // config version after the commit
   bool created = false;  // PUT: true when the entity did not exist before
 };
 
@@ -81,8 +80,8 @@ struct HistoryEntry {
   int64_t version = 0;
   int64_t at = 0;  // Unix seconds
   std::string actor;
-  std::string action;   // "create", "update", "delete", "import", "restore"
-  std::string summary;  // "create service orders"
+  std::string action;           // "create", "update", "delete", "import", "restore"
+  std::string summary;          // "create service orders"
   std::vector<Change> changes;  // filled by historyEntry(); empty in history() lists
 };
 
