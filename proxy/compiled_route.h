@@ -1,0 +1,62 @@
+// CompiledRoute: a model::Route resolved for the data plane — its service, its hosts and paths
+// compiled into patterns, its methods and header conditions in a form that is cheap to test.
+//
+// Lives inside a Snapshot and is immutable; pointers to it (RouteMatch::route) are valid while the
+// Snapshot is alive. The policy layer reads the rest of the route (auth, allow_groups,
+// rate_limit_policies) from def().
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/route.h"
+#include "proxy/compiled_service.h"
+#include "proxy/host_pattern.h"
+#include "proxy/path_pattern.h"
+#include "proxy/request_view.h"
+
+namespace turnpike::proxy {
+
+// One entry of Route::headers: the (lower-case) field name and the accepted values (any value
+// when empty). Views into the route definition.
+struct HeaderCondition {
+  std::string_view name;
+  std::span<const std::string> values;
+};
+
+struct CompiledRoute {
+  const model::Route* def = nullptr;  // the configuration it came from (owned by the Snapshot)
+  const CompiledService* service = nullptr;     // never null in a built Snapshot
+  uint32_t index = 0;                           // position in Snapshot::routes()
+  std::vector<HostPattern> hosts;               // empty: any host
+  std::vector<PathPattern> paths;               // empty: any path
+  uint32_t method_mask = 0;                     // bits for the common methods (see methodBit())
+  std::vector<std::string_view> other_methods;  // methods without a bit (extension methods)
+  std::vector<HeaderCondition> headers;
+
+  const std::string& id() const { return def->id; }
+  const std::string& name() const { return def->name; }
+  // The name when there is one, else the id: for logs and explanations.
+  const std::string& displayName() const { return def->name.empty() ? def->id : def->name; }
+  bool stripPath() const { return def->strip_path; }
+  // Whether the network layer passes the client's Host header upstream (else the target's
+  // UpstreamTarget::authority).
+  bool preserveHost() const { return def->preserve_host; }
+  int priority() const { return def->priority; }
+
+  bool hasMethods() const { return method_mask != 0 || !other_methods.empty(); }
+  // True when the route has no method list or `method` is in it. No allocation.
+  bool allowsMethod(std::string_view method) const;
+  // True when every header condition holds. No allocation.
+  bool headersMatch(const HeaderView& request_headers) const;
+  // The number of method/header constraints: more is more specific (a precedence tie-break).
+  int constraintCount() const { return (hasMethods() ? 1 : 0) + static_cast<int>(headers.size()); }
+};
+
+// A bit for GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT; 0 for other methods.
+uint32_t methodBit(std::string_view method);
+
+}  // namespace turnpike::proxy

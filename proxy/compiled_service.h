@@ -1,0 +1,53 @@
+// CompiledService: a model::Service resolved for the data plane — targets parsed into
+// host/port/weight, balancing and hashing decoded, timeouts as durations.
+//
+// Lives inside a Snapshot and is immutable; pointers to it are valid while the Snapshot is
+// alive. Upstream pools, health marks and balancer state are NOT here: they live beside the
+// snapshot, keyed by id() and UpstreamTarget::url, so that a new snapshot keeps them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/result.h"
+#include "model/service.h"
+
+namespace turnpike::proxy {
+
+struct UpstreamTarget {
+  std::string url;        // as configured: the stable key for pools and health state
+  std::string host;       // to resolve/connect: "10.0.0.5", "api.internal", "::1" (no brackets)
+  uint16_t port = 80;     // explicit or the scheme's default
+  int weight = 100;       // 0..1000; 0 = out of rotation
+  bool tls = false;       // https://
+  std::string authority;  // Host header value when the route does not preserve the client's:
+                          // "api.internal", "api.internal:8080", "[::1]:8080"
+
+  // Parses "http[s]://host[:port]" (an optional trailing '/' is tolerated; no path, query or
+  // userinfo). Errors name no field.
+  static model::Result<UpstreamTarget> parse(const model::Target& target);
+};
+
+// Which request property picks the target under consistent hashing.
+enum class HashOn : uint8_t { kNone, kIp, kConsumer, kHeader };
+
+struct CompiledService {
+  const model::Service* def = nullptr;  // the configuration it came from (owned by the Snapshot)
+  uint32_t index = 0;                   // position in Snapshot::services()
+  std::vector<UpstreamTarget> targets;
+  int total_weight = 0;  // sum of target weights; 0 = no target in rotation (503)
+  model::LoadBalancing load_balancing = model::LoadBalancing::kRoundRobin;
+  HashOn hash_on = HashOn::kNone;
+  std::string hash_header;  // lower-case header name for HashOn::kHeader
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds read_timeout{30000};
+  int retries = 2;
+
+  const std::string& id() const { return def->id; }
+  const std::string& name() const { return def->name; }
+};
+
+}  // namespace turnpike::proxy

@@ -1,0 +1,26 @@
+#include "proxy/snapshot.h"
+
+#include <functional>
+#include <utility>
+
+namespace turnpike::proxy {
+
+std::size_t Snapshot::StringHash::operator()(std::string_view text) const {
+  return std::hash<std::string_view>{}(text);
+}
+
+Snapshot::Snapshot(PrivateTag, model::Config config) : config_(std::move(config)) {}
+
+Snapshot::~Snapshot() = default;
+
+const CompiledService* Snapshot::findService(std::string_view id_or_name) const {
+  auto it = service_index_.find(id_or_name);
+  return it == service_index_.end() ? nullptr : &services_[it->second];
+}
+
+const CompiledRoute* Snapshot::findRoute(std::string_view id_or_name) const {
+  auto it = route_index_.find(id_or_name);
+  return it == route_index_.end() ? nullptr : &routes_[it->second];
+}
+
+}  // namespace turnpike::proxy

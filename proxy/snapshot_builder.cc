@@ -1,0 +1,227 @@
+#include "proxy/snapshot_builder.h"
+
+#include <chrono>
+#include <limits>
+#include <string>
+#include <utility>
+
+namespace turnpike::proxy {
+
+namespace {
+
+char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string indexed(std::string_view collection, std::size_t index) {
+  std::string out(collection);
+  out.push_back('[');
+  out.append(std::to_string(index));
+  out.push_back(']');
+  return out;
+}
+
+// Collects field errors; the first message becomes the Error's summary.
+class Problems {
+ public:
+  void add(std::string field, std::string_view who, std::string message) {
+    if (summary_.empty()) summary_ = std::string(who) + ": " + message;
+    fields_.push_back({std::move(field), std::move(message)});
+  }
+  bool empty() const { return fields_.empty(); }
+  model::Error error() && {
+    std::string summary = std::move(summary_);
+    if (fields_.size() > 1) {
+      summary += " (and " + std::to_string(fields_.size() - 1) + " more problem" +
+                 (fields_.size() > 2 ? "s)" : ")");
+    }
+    return model::Error::invalid(std::move(summary), std::move(fields_));
+  }
+
+ private:
+  std::string summary_;
+  model::FieldErrors fields_;
+};
+
+std::string serviceLabel(const model::Service& service, std::size_t index) {
+  if (!service.name.empty()) return "service '" + service.name + "'";
+  if (!service.id.empty()) return "service " + service.id;
+  return "service #" + std::to_string(index);
+}
+
+std::string routeLabel(const model::Route& route, std::size_t index) {
+  if (!route.name.empty()) return "route '" + route.name + "'";
+  if (!route.id.empty()) return "route " + route.id;
+  return "route #" + std::to_string(index);
+}
+
+void compileService(const model::Service& def, uint32_t index, CompiledService& out,
+                    Problems& problems) {
+  const std::string field = indexed("services", index);
+  const std::string who = serviceLabel(def, index);
+  out.def = &def;
+  out.index = index;
+  out.load_balancing = def.load_balancing;
+  out.connect_timeout = std::chrono::milliseconds(def.connect_timeout_ms);
+  out.read_timeout = std::chrono::milliseconds(def.read_timeout_ms);
+  out.retries = def.retries;
+  out.targets.reserve(def.targets.size());
+  for (std::size_t t = 0; t < def.targets.size(); ++t) {
+    model::Result<UpstreamTarget> target = UpstreamTarget::parse(def.targets[t]);
+    if (!target) {
+      problems.add(field + indexed(".targets", t) + ".url", who, target.error().message);
+      continue;
+    }
+    out.total_weight += target->weight;
+    out.targets.push_back(std::move(*target));
+  }
+
+  std::string_view hash_on = def.hash_on;
+  if (hash_on.empty()) {
+    out.hash_on =
+        def.load_balancing == model::LoadBalancing::kConsistentHash ? HashOn::kIp : HashOn::kNone;
+  } else if (hash_on == "ip") {
+    out.hash_on = HashOn::kIp;
+  } else if (hash_on == "consumer") {
+    out.hash_on = HashOn::kConsumer;
+  } else if (hash_on.starts_with("header:") && hash_on.size() > 7) {
+    out.hash_on = HashOn::kHeader;
+    for (char c : hash_on.substr(7)) out.hash_header.push_back(lowerAscii(c));
+  } else {
+    problems.add(field + ".hash_on", who,
+                 "hash_on must be \"ip\", \"consumer\" or \"header:<name>\"");
+  }
+}
+
+void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snapshot,
+                  std::span<const CompiledService> services, CompiledRoute& out,
+                  Problems& problems) {
+  const std::string field = indexed("routes", index);
+  const std::string who = routeLabel(def, index);
+  out.def = &def;
+  out.index = index;
+
+  if (def.service.empty()) {
+    problems.add(field + ".service", who, "service is required");
+  } else if (const CompiledService* service = snapshot.findService(def.service)) {
+    out.service = &services[service->index];
+  } else {
+    problems.add(field + ".service", who, "service '" + def.service + "' not found");
+  }
+
+  out.hosts.reserve(def.hosts.size());
+  for (std::size_t h = 0; h < def.hosts.size(); ++h) {
+    model::Result<HostPattern> host = HostPattern::parse(def.hosts[h]);
+    if (!host) {
+      problems.add(field + indexed(".hosts", h), who,
+                   "host \"" + def.hosts[h] + "\": " + host.error().message);
+      continue;
+    }
+    out.hosts.push_back(std::move(*host));
+  }
+
+  if (def.paths.size() >= std::numeric_limits<uint16_t>::max()) {
+    problems.add(field + ".paths", who, "too many paths");
+  } else {
+    out.paths.reserve(def.paths.size());
+    for (std::size_t p = 0; p < def.paths.size(); ++p) {
+      model::Result<PathPattern> path = PathPattern::compile(def.paths[p]);
+      if (!path) {
+        problems.add(field + indexed(".paths", p), who,
+                     "path \"" + def.paths[p] + "\": " + path.error().message);
+        continue;
+      }
+      out.paths.push_back(std::move(*path));
+    }
+  }
+
+  for (std::size_t m = 0; m < def.methods.size(); ++m) {
+    const std::string& method = def.methods[m];
+    if (method.empty()) {
+      problems.add(field + indexed(".methods", m), who, "empty method");
+    } else if (uint32_t bit = methodBit(method); bit != 0) {
+      out.method_mask |= bit;
+    } else {
+      out.other_methods.push_back(method);
+    }
+  }
+
+  out.headers.reserve(def.headers.size());
+  for (const auto& [name, values] : def.headers) {
+    if (name.empty()) {
+      problems.add(field + ".headers", who, "empty header name");
+      continue;
+    }
+    out.headers.push_back({name, values});
+  }
+}
+
+}  // namespace
+
+model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(const model::Config& config) {
+  return build(model::Config(config));
+}
+
+model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& config) {
+  const auto started = std::chrono::steady_clock::now();
+  auto snapshot = std::make_shared<Snapshot>(Snapshot::PrivateTag{}, std::move(config));
+  Snapshot& s = *snapshot;
+  const model::Config& c = s.config_;
+  Problems problems;
+
+  if (c.services.size() >= std::numeric_limits<uint32_t>::max() ||
+      c.routes.size() >= std::numeric_limits<uint32_t>::max()) {
+    return model::Error::invalid("configuration too large");
+  }
+
+  // Services first: routes point into services_, which must not move afterwards.
+  s.services_.resize(c.services.size());
+  s.service_index_.reserve(c.services.size() * 2);
+  for (uint32_t i = 0; i < c.services.size(); ++i) {
+    const model::Service& def = c.services[i];
+    compileService(def, i, s.services_[i], problems);
+    if (!s.service_index_.emplace(def.id, i).second) {
+      problems.add(indexed("services", i) + ".id", serviceLabel(def, i),
+                   "duplicate id '" + def.id + "'");
+    }
+  }
+  for (uint32_t i = 0; i < c.services.size(); ++i) {
+    const model::Service& def = c.services[i];
+    if (!def.name.empty() && !s.service_index_.emplace(def.name, i).second &&
+        s.service_index_.find(def.name)->second != i) {
+      problems.add(indexed("services", i) + ".name", serviceLabel(def, i),
+                   "duplicate name '" + def.name + "'");
+    }
+  }
+
+  s.routes_.resize(c.routes.size());
+  s.route_index_.reserve(c.routes.size() * 2);
+  for (uint32_t i = 0; i < c.routes.size(); ++i) {
+    const model::Route& def = c.routes[i];
+    compileRoute(def, i, s, s.services_, s.routes_[i], problems);
+    if (!s.route_index_.emplace(def.id, i).second) {
+      problems.add(indexed("routes", i) + ".id", routeLabel(def, i),
+                   "duplicate id '" + def.id + "'");
+    }
+  }
+  for (uint32_t i = 0; i < c.routes.size(); ++i) {
+    const model::Route& def = c.routes[i];
+    if (!def.name.empty() && !s.route_index_.emplace(def.name, i).second &&
+        s.route_index_.find(def.name)->second != i) {
+      problems.add(indexed("routes", i) + ".name", routeLabel(def, i),
+                   "duplicate name '" + def.name + "'");
+    }
+  }
+  if (!problems.empty()) return std::move(problems).error();
+
+  s.router_ = Router::build(s.routes_);
+  s.built_at_ = std::chrono::system_clock::now();
+  s.build_duration_ = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
+  return SnapshotConstSharedPtr(std::move(snapshot));
+}
+
+SnapshotConstSharedPtr SnapshotBuilder::empty() {
+  static const SnapshotConstSharedPtr kEmpty = *build(model::Config{});
+  return kEmpty;
+}
+
+}  // namespace turnpike::proxy
