@@ -11,11 +11,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "admin/admin_auth.h"
 #include "admin/http_message.h"
@@ -37,9 +36,12 @@ struct RouteSpec {
   std::string path;    // OpenAPI template: "/services/{id_or_name}"
 };
 
+class RequestMetrics;
+
 class AdminApi {
  public:
   AdminApi(storage::ConfigStore& store, AdminAuth auth, ProxyHooks hooks);
+  ~AdminApi();
 
   HttpResponse handle(const HttpRequest& request) const;
 
@@ -51,6 +53,9 @@ class AdminApi {
   AdminAuth auth_;
   ProxyHooks hooks_;
   std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<RequestMetrics> metrics_;  // thread-safe; counts every answer of handle()
+
+  HttpResponse dispatch(const HttpRequest& request) const;
 };
 
 }  // namespace turnpike::admin

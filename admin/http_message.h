@@ -10,8 +10,8 @@
 namespace turnpike::admin {
 
 struct HttpRequest {
-  std::string method;  // "GET"
-  std::string path;    // decoded path without the query: "/services/orders"
+  std::string method;                          // "GET"
+  std::string path;                            // decoded path without the query: "/services/orders"
   std::map<std::string, std::string> query;    // decoded; last value wins
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;

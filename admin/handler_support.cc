@@ -1,0 +1,177 @@
+#include "admin/handler_support.h"
+
+#include <charconv>
+#include <ctime>
+
+#include "admin/problem.h"
+
+namespace turnpike::admin {
+namespace {
+
+// Deeper documents are refused before parsing: nlohmann's dump() and merge_patch() recurse, and
+// a 1 MiB body of '[' would otherwise exhaust a reactor thread's stack.
+constexpr int kMaxJsonDepth = 64;
+
+bool nestsTooDeep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// nlohmann's messages start with "[json.exception.parse_error.101] "; the client needs the rest.
+std::string withoutExceptionId(std::string message) {
+  if (!message.empty() && message.front() == '[') {
+    size_t end = message.find("] ");
+    if (end != std::string::npos) message.erase(0, end + 2);
+  }
+  return message;
+}
+
+}  // namespace
+
+std::string dumpJson(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+HttpResponse jsonResponse(int status, const nlohmann::json& body) {
+  HttpResponse response;
+  response.status = status;
+  response.setHeader("Content-Type", "application/json");
+  response.body = dumpJson(body);
+  return response;
+}
+
+model::Result<nlohmann::json> parseJsonBody(const HttpRequest& request,
+                                            std::optional<nlohmann::json> empty_value) {
+  bool blank = request.body.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (blank) {
+    if (empty_value) return std::move(*empty_value);
+    return model::Error::invalid("request body is empty; a JSON document is required");
+  }
+  if (nestsTooDeep(request.body)) {
+    return model::Error::invalid("request body nests deeper than " + std::to_string(kMaxJsonDepth) +
+                                 " levels");
+  }
+  try {
+    return nlohmann::json::parse(request.body);
+  } catch (const nlohmann::json::exception& e) {
+    return model::Error::invalid("request body is not valid JSON: " + withoutExceptionId(e.what()));
+  }
+}
+
+model::Result<nlohmann::json> parseJsonObjectBody(const HttpRequest& request,
+                                                  std::optional<nlohmann::json> empty_value) {
+  auto body = parseJsonBody(request, std::move(empty_value));
+  if (!body) return body;
+  if (!body->is_object()) {
+    return model::Error::invalid(std::string("request body must be a JSON object, not ") +
+                                 body->type_name());
+  }
+  return body;
+}
+
+model::Result<int64_t> int64Of(std::string_view text, const std::string& field) {
+  int64_t value = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  if (!text.empty() && text.front() == '+') ++begin;
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return model::Error::invalidField(field, "must be an integer");
+  }
+  return value;
+}
+
+model::Result<storage::ListQuery> listQueryOf(const HttpRequest& request) {
+  storage::ListQuery query;
+  if (const std::string* size = request.queryParam("size")) {
+    auto n = int64Of(*size, "size");
+    if (!n || *n < 1 || *n > 1000) {
+      return model::Error::invalidField("size", "must be an integer from 1 to 1000");
+    }
+    query.size = static_cast<size_t>(*n);
+  }
+  if (const std::string* after = request.queryParam("after")) query.after = *after;
+  if (const std::string* tags = request.queryParam("tags")) {
+    size_t start = 0;
+    while (start <= tags->size()) {
+      size_t comma = tags->find(',', start);
+      if (comma == std::string::npos) comma = tags->size();
+      std::string tag = tags->substr(start, comma - start);
+      if (!tag.empty()) query.tags.push_back(std::move(tag));
+      start = comma + 1;
+    }
+  }
+  return query;
+}
+
+model::Result<bool> flagOf(const HttpRequest& request, const std::string& name) {
+  const std::string* value = request.queryParam(name);
+  if (value == nullptr || *value == "false" || *value == "0") return false;
+  if (value->empty() || *value == "true" || *value == "1") return true;
+  return model::Error::invalidField(name, "must be true or false");
+}
+
+std::string actorOf(const HttpRequest& request) {
+  const std::string* header = request.header("x-turnpike-actor");
+  if (header == nullptr) return "admin";
+  std::string actor;
+  for (char c : *header) {
+    if (actor.size() == 64) break;
+    // Printable ASCII only: the actor lands in history rows, logs and the UI.
+    if (c >= 0x20 && c < 0x7f) actor.push_back(c);
+  }
+  size_t first = actor.find_first_not_of(' ');
+  if (first == std::string::npos) return "admin";
+  actor.erase(0, first);
+  actor.erase(actor.find_last_not_of(' ') + 1);
+  return actor;
+}
+
+storage::WriteOptions writeOptionsOf(const Call& call) {
+  storage::WriteOptions options;
+  options.actor = call.actor;
+  if (const std::string* if_match = call.request.header("if-match")) options.if_match = *if_match;
+  return options;
+}
+
+nlohmann::json changeJson(const storage::Change& change) {
+  std::string action = change.before.is_null()  ? "create"
+                       : change.after.is_null() ? "delete"
+                                                : "update";
+  return {{"entity_type", change.entity_type},
+          {"entity_id", change.entity_id},
+          {"action", std::move(action)},
+          {"before", change.before},
+          {"after", change.after}};
+}
+
+nlohmann::json replacedJson(const storage::ConfigReplaced& replaced, bool dry_run) {
+  nlohmann::json changes = nlohmann::json::array();
+  for (const storage::Change& change : replaced.changes) changes.push_back(changeJson(change));
+  return {{"version", replaced.version}, {"dry_run", dry_run}, {"changes", std::move(changes)}};
+}
+
+int64_t unixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+}  // namespace turnpike::admin

@@ -1,0 +1,637 @@
+// The OpenAPI 3.1 document of the admin API (API.md), built once in code.
+//
+// The four entity collections share one shape (list/create, get/put/patch/delete by id or
+// name), so their paths are generated from a table; everything else is written out.
+#include "admin/openapi.h"
+
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace turnpike::admin {
+namespace {
+
+using nlohmann::json;
+
+json ref(const std::string& kind, const std::string& name) {
+  return {{"$ref", "#/components/" + kind + "/" + name}};
+}
+json schemaRef(const std::string& name) { return ref("schemas", name); }
+json paramRef(const std::string& name) { return ref("parameters", name); }
+json responseRef(const std::string& name) { return ref("responses", name); }
+json headerRef(const std::string& name) { return ref("headers", name); }
+
+json stringArray(const std::string& description = "") {
+  json s = {{"type", "array"}, {"items", {{"type", "string"}}}};
+  if (!description.empty()) s["description"] = description;
+  return s;
+}
+
+json integer(int64_t minimum, int64_t maximum, int64_t default_value) {
+  return {
+      {"type", "integer"}, {"minimum", minimum}, {"maximum", maximum}, {"default", default_value}};
+}
+
+// The fields every top-level entity carries (API.md "Conventions").
+void addEntityFields(json& properties) {
+  properties["id"] = {{"type", "string"},
+                      {"format", "uuid"},
+                      {"description", "UUID v4; made by the server unless given on create."}};
+  properties["created_at"] = {
+      {"type", "integer"}, {"readOnly", true}, {"description", "Unix seconds."}};
+  properties["updated_at"] = {
+      {"type", "integer"}, {"readOnly", true}, {"description", "Unix seconds."}};
+  properties["tags"] = stringArray();
+}
+
+json jsonContent(const json& schema) { return {{"application/json", {{"schema", schema}}}}; }
+
+json entityNameSchema(bool allow_at = false) {
+  return {{"type", "string"},
+          {"minLength", 1},
+          {"maxLength", 128},
+          {"pattern", allow_at ? "^[A-Za-z0-9._~@-]+$" : "^[A-Za-z0-9._~-]+$"},
+          {"description", "Unique; not a UUID, so that /{id_or_name} is unambiguous."}};
+}
+
+json schemas() {
+  json s;
+
+  s["Target"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"required", {"url"}},
+      {"properties",
+       {{"url",
+         {{"type", "string"},
+          {"format", "uri"},
+          {"examples", {"http://10.0.0.5:8080"}},
+          {"description", "http://host[:port]; no path, query or userinfo. Port defaults to 80."}}},
+        {"weight", integer(0, 1000, 100)}}}};
+  s["Target"]["properties"]["weight"]["description"] = "0 takes the target out of rotation.";
+
+  s["HealthCheck"] = {{"type", "object"},
+                      {"additionalProperties", false},
+                      {"properties",
+                       {{"path", {{"type", "string"}, {"pattern", "^/"}, {"default", "/"}}},
+                        {"interval_ms", {{"type", "integer"}, {"minimum", 100}, {"default", 5000}}},
+                        {"unhealthy_after", {{"type", "integer"}, {"minimum", 1}, {"default", 3}}},
+                        {"healthy_after", {{"type", "integer"}, {"minimum", 1}, {"default", 2}}}}}};
+
+  {
+    json p;
+    addEntityFields(p);
+    p["name"] = entityNameSchema();
+    p["targets"] = {{"type", "array"}, {"minItems", 1}, {"items", schemaRef("Target")}};
+    p["load_balancing"] = {{"type", "string"},
+                           {"enum", {"round_robin", "least_connections", "consistent_hash"}},
+                           {"default", "round_robin"}};
+    p["hash_on"] = {{"type", {"string", "null"}},
+                    {"pattern", "^(ip|consumer|header:.+)$"},
+                    {"description", "consistent_hash only: ip | consumer | header:<name>."}};
+    p["connect_timeout_ms"] = integer(1, 600000, 2000);
+    p["read_timeout_ms"] = integer(1, 3600000, 30000);
+    p["retries"] = integer(0, 10, 2);
+    p["health_check"] = {{"oneOf", {schemaRef("HealthCheck"), {{"type", "null"}}}}};
+    s["Service"] = {{"type", "object"},
+                    {"description", "Where traffic goes."},
+                    {"additionalProperties", false},
+                    {"required", {"name", "targets"}},
+                    {"properties", p}};
+  }
+
+  s["RouteAuth"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"properties",
+       {{"type", {{"type", "string"}, {"enum", {"none", "api_key"}}, {"default", "none"}}},
+        {"key_names",
+         {{"type", "array"},
+          {"items", {{"type", "string"}}},
+          {"minItems", 1},
+          {"default", {"apikey"}},
+          {"description", "Header or query parameter names to read the key from."}}},
+        {"hide_credentials", {{"type", "boolean"}, {"default", false}}}}}};
+
+  {
+    json p;
+    addEntityFields(p);
+    p["name"] = entityNameSchema();
+    p["name"]["type"] = {"string", "null"};
+    p["name"]["description"] = "Optional; unique when given.";
+    p["service"] = {{"type", "string"},
+                    {"description", "Service id or name on input; returned as the service id."}};
+    p["hosts"] = stringArray("\"api.example.com\" or \"*.example.org\", optional \":port\".");
+    p["paths"] = stringArray(
+        "Prefix match; {param} segments match by segment; a leading ~ makes an RE2 regex "
+        "anchored at the start.");
+    p["methods"] = stringArray("Upper-case HTTP methods.");
+    p["headers"] = {{"type", "object"},
+                    {"additionalProperties", stringArray()},
+                    {"description", "Header name -> accepted values."}};
+    p["strip_path"] = {{"type", "boolean"}, {"default", true}};
+    p["preserve_host"] = {{"type", "boolean"}, {"default", false}};
+    p["priority"] = {{"type", "integer"}, {"default", 0}};
+    p["auth"] = schemaRef("RouteAuth");
+    p["allow_groups"] = stringArray("Empty: any authenticated consumer.");
+    p["rate_limit_policies"] = stringArray("Policy ids or names on input; returned as ids.");
+    s["Route"] = {{"type", "object"},
+                  {"description",
+                   "Which requests go where. At least one of hosts, paths, methods is required."},
+                  {"additionalProperties", false},
+                  {"required", {"service"}},
+                  {"properties", p}};
+  }
+
+  {
+    json p;
+    addEntityFields(p);
+    p["username"] = entityNameSchema(/*allow_at=*/true);
+    p["custom_id"] = {{"type", {"string", "null"}}, {"maxLength", 256}};
+    p["groups"] = stringArray("ACL groups, matched against a route's allow_groups.");
+    p["rate_limit_policies"] = stringArray("Policy ids or names on input; returned as ids.");
+    s["Consumer"] = {{"type", "object"},
+                     {"description", "Who calls."},
+                     {"additionalProperties", false},
+                     {"required", {"username"}},
+                     {"properties", p}};
+  }
+
+  {
+    json p;
+    addEntityFields(p);
+    p["name"] = entityNameSchema();
+    p["limit"] = {{"type", "integer"}, {"minimum", 1}};
+    p["window_s"] = integer(1, 86400, 60);
+    p["algorithm"] = {{"type", "string"},
+                      {"enum", {"sliding_window", "fixed_window", "token_bucket"}},
+                      {"default", "sliding_window"}};
+    p["burst"] = {{"type", "integer"}, {"minimum", 0}, {"default", 0}};
+    p["key_by"] = {{"type", "string"},
+                   {"pattern", "^(consumer|api_key|ip|route|header:.+)$"},
+                   {"default", "consumer"}};
+    s["RateLimitPolicy"] = {{"type", "object"},
+                            {"additionalProperties", false},
+                            {"required", {"name", "limit"}},
+                            {"properties", p}};
+  }
+
+  json key_fields = {
+      {"id", {{"type", "string"}, {"format", "uuid"}}},
+      {"consumer", {{"type", "string"}, {"format", "uuid"}, {"description", "Consumer id."}}},
+      {"prefix",
+       {{"type", "string"},
+        {"examples", {"tpk_AbC1"}},
+        {"description", "The key's first 8 characters, for display."}}},
+      {"expires_at",
+       {{"type", {"integer", "null"}}, {"description", "Unix seconds; null = never."}}},
+      {"created_at", {{"type", "integer"}}},
+      {"tags", stringArray()}};
+  s["ApiKey"] = {{"type", "object"},
+                 {"description", "An API key as listed: never the key itself."},
+                 {"properties", key_fields}};
+  json created_fields = key_fields;
+  created_fields["key"] = {
+      {"type", "string"},
+      {"description", "The key. Shown in this response only; the store keeps its SHA-256."}};
+  s["ApiKeyCreated"] = {{"type", "object"},
+                        {"required", {"id", "key", "prefix", "created_at"}},
+                        {"properties", created_fields}};
+  json exported_fields = key_fields;
+  exported_fields["key_hash"] = {
+      {"type", "string"}, {"pattern", "^[0-9a-f]{64}$"}, {"description", "SHA-256 (hex)."}};
+  s["ExportedApiKey"] = {{"type", "object"},
+                         {"description", "An API key in a configuration export: hash only."},
+                         {"required", {"consumer", "key_hash"}},
+                         {"properties", exported_fields}};
+  s["NewApiKey"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"properties",
+       {{"id", {{"type", "string"}, {"format", "uuid"}}},
+        {"key",
+         {{"type", "string"},
+          {"minLength", 20},
+          {"description",
+           "Optional caller-supplied key (for migrations from another gateway); printable, "
+           "no spaces. When absent the server makes one (\"tpk_...\")."}}},
+        {"expires_at", {{"type", {"integer", "null"}}}},
+        {"tags", stringArray()}}}};
+
+  s["Config"] = {
+      {"type", "object"},
+      {"description", "The whole configuration; API keys as hashes only."},
+      {"properties",
+       {{"version", {{"type", "integer"}, {"description", "Config version (ignored on import)."}}},
+        {"services", {{"type", "array"}, {"items", schemaRef("Service")}}},
+        {"routes", {{"type", "array"}, {"items", schemaRef("Route")}}},
+        {"consumers", {{"type", "array"}, {"items", schemaRef("Consumer")}}},
+        {"api_keys", {{"type", "array"}, {"items", schemaRef("ExportedApiKey")}}},
+        {"rate_limit_policies", {{"type", "array"}, {"items", schemaRef("RateLimitPolicy")}}}}}};
+
+  s["Change"] = {{"type", "object"},
+                 {"properties",
+                  {{"entity_type",
+                    {{"type", "string"},
+                     {"enum", {"service", "route", "consumer", "api_key", "rate_limit_policy"}}}},
+                   {"entity_id", {{"type", "string"}}},
+                   {"action", {{"type", "string"}, {"enum", {"create", "update", "delete"}}}},
+                   {"before", {{"description", "The entity before (null when created)."}}},
+                   {"after", {{"description", "The entity after (null when deleted)."}}}}}};
+  s["ConfigChanges"] = {
+      {"type", "object"},
+      {"description", "The result (or, with dry_run, the preview) of replacing the configuration."},
+      {"properties",
+       {{"version", {{"type", "integer"}}},
+        {"dry_run", {{"type", "boolean"}}},
+        {"changes", {{"type", "array"}, {"items", schemaRef("Change")}}}}}};
+
+  s["HistoryEntry"] = {
+      {"type", "object"},
+      {"properties",
+       {{"version", {{"type", "integer"}}},
+        {"at", {{"type", "integer"}, {"description", "Unix seconds."}}},
+        {"actor", {{"type", "string"}}},
+        {"action",
+         {{"type", "string"}, {"enum", {"create", "update", "delete", "import", "restore"}}}},
+        {"summary", {{"type", "string"}}},
+        {"changes",
+         {{"type", "array"},
+          {"items", schemaRef("Change")},
+          {"description", "Only in GET /config/history/{version}."}}}}}};
+
+  s["Problem"] = {
+      {"type", "object"},
+      {"description", "RFC 9457 problem details."},
+      {"required", {"type", "title", "status", "detail"}},
+      {"properties",
+       {{"type", {{"type", "string"}}},
+        {"title", {{"type", "string"}}},
+        {"status", {{"type", "integer"}}},
+        {"detail", {{"type", "string"}}},
+        {"errors",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"required", {"field", "message"}},
+            {"properties",
+             {{"field",
+               {{"type", "string"},
+                {"examples", {"paths[0]", "targets[1].url"}},
+                {"description", "The field as the client wrote it; empty for the document."}}},
+              {"message", {{"type", "string"}}}}}}}}}}}};
+
+  s["Health"] = {{"type", "object"},
+                 {"properties", {{"status", {{"type", "string"}, {"const", "ok"}}}}}};
+  s["Status"] = {
+      {"type", "object"},
+      {"properties",
+       {{"config_version", {{"type", "integer"}, {"description", "The stored version."}}},
+        {"proxy",
+         {{"type", "object"},
+          {"properties",
+           {{"workers",
+             {{"type", "array"},
+              {"items", {{"type", "integer"}}},
+              {"description", "The version each proxy worker serves; empty without a proxy."}}},
+            {"last_build",
+             {{"type", {"object", "null"}},
+              {"description", "Last snapshot build: duration_ms, at, error."}}}}}}},
+        {"counts",
+         {{"type", "object"},
+          {"properties",
+           {{"services", {{"type", "integer"}}},
+            {"routes", {{"type", "integer"}}},
+            {"consumers", {{"type", "integer"}}},
+            {"api_keys", {{"type", "integer"}}},
+            {"rate_limit_policies", {{"type", "integer"}}}}}}},
+        {"uptime_s", {{"type", "integer"}}},
+        {"version", {{"type", "string"}, {"description", "Turnpike's version."}}}}}};
+
+  auto list_of = [](const std::string& item) {
+    return json{{"type", "object"},
+                {"required", {"data", "next"}},
+                {"properties",
+                 {{"data", {{"type", "array"}, {"items", schemaRef(item)}}},
+                  {"next",
+                   {{"type", {"string", "null"}},
+                    {"description", "Cursor for ?after= of the next page; null at the end."}}}}}};
+  };
+  for (const char* item :
+       {"Service", "Route", "Consumer", "RateLimitPolicy", "ApiKey", "HistoryEntry"}) {
+    s[std::string(item) + "List"] = list_of(item);
+  }
+  return s;
+}
+
+json parameters() {
+  json p;
+  p["IdOrName"] = {{"name", "id_or_name"},
+                   {"in", "path"},
+                   {"required", true},
+                   {"description", "The entity's id or its unique name (username for consumers)."},
+                   {"schema", {{"type", "string"}}}};
+  p["Consumer"] = {{"name", "consumer"},
+                   {"in", "path"},
+                   {"required", true},
+                   {"description", "The consumer's id or username."},
+                   {"schema", {{"type", "string"}}}};
+  p["KeyId"] = {{"name", "key_id"},
+                {"in", "path"},
+                {"required", true},
+                {"schema", {{"type", "string"}, {"format", "uuid"}}}};
+  p["Version"] = {{"name", "version"},
+                  {"in", "path"},
+                  {"required", true},
+                  {"schema", {{"type", "integer"}, {"minimum", 1}}}};
+  p["Size"] = {{"name", "size"},
+               {"in", "query"},
+               {"description", "Page size."},
+               {"schema", integer(1, 1000, 100)}};
+  p["After"] = {{"name", "after"},
+                {"in", "query"},
+                {"description", "The opaque cursor from a previous page's `next`."},
+                {"schema", {{"type", "string"}}}};
+  p["Tags"] = {{"name", "tags"},
+               {"in", "query"},
+               {"description", "Comma-separated; an entity must carry all of them."},
+               {"style", "form"},
+               {"explode", false},
+               {"schema", stringArray()}};
+  p["IfMatch"] = {{"name", "If-Match"},
+                  {"in", "header"},
+                  {"description",
+                   "The entity's ETag (or *: only if it exists); the write fails with 412 when "
+                   "it does not match."},
+                  {"schema", {{"type", "string"}}}};
+  p["DryRun"] = {{"name", "dry_run"},
+                 {"in", "query"},
+                 {"description", "Return the changes without applying them."},
+                 {"schema", {{"type", "boolean"}, {"default", false}}}};
+  return p;
+}
+
+json headers() {
+  json h;
+  h["ETag"] = {{"description", "Entity tag of the returned entity, for If-Match."},
+               {"schema", {{"type", "string"}}}};
+  h["Location"] = {{"description", "URL of the created entity."}, {"schema", {{"type", "string"}}}};
+  h["XConfigVersion"] = {{"description", "The configuration version after this write."},
+                         {"schema", {{"type", "integer"}}}};
+  h["CacheControl"] = {{"description", "no-store: the response holds a secret."},
+                       {"schema", {{"type", "string"}, {"const", "no-store"}}}};
+  return h;
+}
+
+json problemResponse(const std::string& description) {
+  return {{"description", description},
+          {"content", {{"application/problem+json", {{"schema", schemaRef("Problem")}}}}}};
+}
+
+json responses() {
+  json r;
+  r["BadRequest"] = problemResponse(
+      "Bad JSON, unknown field, failed validation or a missing reference; `errors` names the "
+      "fields.");
+  r["Unauthorized"] = problemResponse("Missing or wrong admin token.");
+  r["NotFound"] = problemResponse("No such entity.");
+  r["Conflict"] = problemResponse("Duplicate name or id.");
+  r["PreconditionFailed"] = problemResponse("If-Match did not match the current entity.");
+  r["PayloadTooLarge"] = problemResponse("Request body over 1 MiB.");
+  return r;
+}
+
+// A 2xx response with a JSON body and the given header refs.
+json okResponse(const std::string& description, const json& schema,
+                std::initializer_list<std::pair<const char*, const char*>> hdrs = {}) {
+  json r = {{"description", description}, {"content", jsonContent(schema)}};
+  for (const auto& [name, component] : hdrs) r["headers"][name] = headerRef(component);
+  return r;
+}
+
+// References to the shared error responses, by status.
+json errorRefs(std::initializer_list<int> statuses) {
+  static const std::map<int, const char*> kResponses = {
+      {400, "BadRequest"}, {401, "Unauthorized"},       {404, "NotFound"},
+      {409, "Conflict"},   {412, "PreconditionFailed"}, {413, "PayloadTooLarge"}};
+  json r = json::object();
+  for (int status : statuses) r[std::to_string(status)] = responseRef(kResponses.at(status));
+  return r;
+}
+
+json operation(const std::string& id, const std::string& summary, const std::string& tag,
+               json responses_ok, json errors, json params = json::array()) {
+  json op = {{"operationId", id}, {"summary", summary}, {"tags", {tag}}};
+  if (!params.empty()) op["parameters"] = std::move(params);
+  json all = std::move(responses_ok);
+  all.update(errors);
+  op["responses"] = std::move(all);
+  return op;
+}
+
+json requestBody(const std::string& schema, const std::string& media = "application/json") {
+  return {{"required", true}, {"content", {{media, {{"schema", schemaRef(schema)}}}}}};
+}
+
+struct Collection {
+  const char* path;     // "/services"
+  const char* schema;   // "Service"
+  const char* noun;     // "service"
+  const char* op_name;  // "Service" in operation ids
+  const char* tag;
+};
+
+void addCollection(json& paths, const Collection& c) {
+  const std::string noun = c.noun;
+  const std::string op = c.op_name;
+  const json entity = schemaRef(c.schema);
+  json& list = paths[c.path];
+  list["get"] = operation(
+      "list" + op + "s", "List " + noun + "s", c.tag,
+      {{"200", okResponse("A page of " + noun + "s.", schemaRef(std::string(c.schema) + "List"))}},
+      errorRefs({400, 401}), {paramRef("Size"), paramRef("After"), paramRef("Tags")});
+  list["post"] = operation("create" + op, "Create a " + noun, c.tag,
+                           {{"201", okResponse("Created.", entity,
+                                               {{"Location", "Location"},
+                                                {"ETag", "ETag"},
+                                                {"X-Config-Version", "XConfigVersion"}})}},
+                           errorRefs({400, 401, 409, 413}));
+  list["post"]["requestBody"] = requestBody(c.schema);
+
+  json& one = paths[std::string(c.path) + "/{id_or_name}"];
+  one["parameters"] = {paramRef("IdOrName")};
+  one["get"] = operation("get" + op, "Get a " + noun + " by id or name", c.tag,
+                         {{"200", okResponse("The " + noun + ".", entity, {{"ETag", "ETag"}})}},
+                         errorRefs({401, 404}));
+  one["put"] = operation(
+      "put" + op, "Replace a " + noun + " (creates it when absent)", c.tag,
+      {{"200", okResponse("Replaced.", entity,
+                          {{"ETag", "ETag"}, {"X-Config-Version", "XConfigVersion"}})},
+       {"201",
+        okResponse(
+            "Created.", entity,
+            {{"Location", "Location"}, {"ETag", "ETag"}, {"X-Config-Version", "XConfigVersion"}})}},
+      errorRefs({400, 401, 409, 412, 413}), {paramRef("IfMatch")});
+  one["put"]["requestBody"] = requestBody(c.schema);
+  one["patch"] =
+      operation("patch" + op, "Change a " + noun + " with a JSON merge patch (RFC 7396)", c.tag,
+                {{"200", okResponse("Changed.", entity,
+                                    {{"ETag", "ETag"}, {"X-Config-Version", "XConfigVersion"}})}},
+                errorRefs({400, 401, 404, 409, 412, 413}), {paramRef("IfMatch")});
+  one["patch"]["requestBody"] = {
+      {"required", true},
+      {"description",
+       "null removes a field (or resets it to its default); objects merge; "
+       "arrays replace."},
+      {"content",
+       {{"application/merge-patch+json", {{"schema", {{"type", "object"}}}}},
+        {"application/json", {{"schema", {{"type", "object"}}}}}}}};
+  one["delete"] = operation("delete" + op, "Delete a " + noun, c.tag,
+                            {{"204",
+                              {{"description", "Deleted."},
+                               {"headers", {{"X-Config-Version", headerRef("XConfigVersion")}}}}}},
+                            errorRefs({400, 401, 404, 412}), {paramRef("IfMatch")});
+}
+
+json paths() {
+  json p = json::object();
+  addCollection(p, {"/services", "Service", "service", "Service", "services"});
+  addCollection(p, {"/routes", "Route", "route", "Route", "routes"});
+  addCollection(p, {"/consumers", "Consumer", "consumer", "Consumer", "consumers"});
+  addCollection(p, {"/rate-limit-policies", "RateLimitPolicy", "rate-limit policy",
+                    "RateLimitPolicy", "rate-limit-policies"});
+  // "policys" reads badly in operation ids.
+  p["/rate-limit-policies"]["get"]["operationId"] = "listRateLimitPolicies";
+  p["/rate-limit-policies"]["get"]["summary"] = "List rate-limit policies";
+  p["/rate-limit-policies"]["get"]["responses"]["200"]["description"] =
+      "A page of rate-limit policies.";
+
+  json& keys = p["/consumers/{consumer}/keys"];
+  keys["parameters"] = {paramRef("Consumer")};
+  keys["get"] = operation("listApiKeys", "List a consumer's API keys (never the keys)", "keys",
+                          {{"200", okResponse("A page of keys.", schemaRef("ApiKeyList"))}},
+                          errorRefs({400, 401, 404}),
+                          {paramRef("Size"), paramRef("After"), paramRef("Tags")});
+  keys["post"] =
+      operation("createApiKey", "Create an API key; the key is shown in this response only", "keys",
+                {{"201", okResponse("Created.", schemaRef("ApiKeyCreated"),
+                                    {{"Location", "Location"},
+                                     {"ETag", "ETag"},
+                                     {"Cache-Control", "CacheControl"},
+                                     {"X-Config-Version", "XConfigVersion"}})}},
+                errorRefs({400, 401, 404, 409, 413}));
+  keys["post"]["requestBody"] = {
+      {"required", false},
+      {"content", {{"application/json", {{"schema", schemaRef("NewApiKey")}}}}}};
+
+  json& key = p["/consumers/{consumer}/keys/{key_id}"];
+  key["parameters"] = {paramRef("Consumer"), paramRef("KeyId")};
+  key["get"] = operation(
+      "getApiKey", "Get an API key's metadata", "keys",
+      {{"200", okResponse("The key (without the key).", schemaRef("ApiKey"), {{"ETag", "ETag"}})}},
+      errorRefs({401, 404}));
+  key["delete"] = operation("deleteApiKey", "Revoke an API key at once", "keys",
+                            {{"204",
+                              {{"description", "Revoked."},
+                               {"headers", {{"X-Config-Version", headerRef("XConfigVersion")}}}}}},
+                            errorRefs({401, 404, 412}), {paramRef("IfMatch")});
+
+  p["/health"]["get"] =
+      operation("health", "Liveness (no authentication)", "operations",
+                {{"200", okResponse("Alive.", schemaRef("Health"))}}, json::object());
+  p["/health"]["get"]["security"] = json::array();
+  p["/status"]["get"] = operation(
+      "status", "Stored and served config versions, counts, uptime, last snapshot build",
+      "operations",
+      {{"200",
+        okResponse("Status.", schemaRef("Status"), {{"X-Config-Version", "XConfigVersion"}})}},
+      errorRefs({401}));
+
+  json& config = p["/config"];
+  config["get"] =
+      operation("exportConfig", "Export the whole configuration", "config",
+                {{"200", okResponse("The configuration (API keys as hashes).", schemaRef("Config"),
+                                    {{"X-Config-Version", "XConfigVersion"}})}},
+                errorRefs({401}));
+  config["put"] = operation(
+      "importConfig", "Replace the whole configuration atomically", "config",
+      {{"200", okResponse("Applied (or, with dry_run, the changes it would make).",
+                          schemaRef("ConfigChanges"), {{"X-Config-Version", "XConfigVersion"}})}},
+      errorRefs({400, 401, 409, 413}), {paramRef("DryRun")});
+  config["put"]["requestBody"] = requestBody("Config");
+
+  p["/config/history"]["get"] =
+      operation("listHistory", "Configuration versions, newest first", "config",
+                {{"200", okResponse("A page of history entries.", schemaRef("HistoryEntryList"))}},
+                errorRefs({400, 401}), {paramRef("Size"), paramRef("After")});
+  json& version = p["/config/history/{version}"];
+  version["parameters"] = {paramRef("Version")};
+  version["get"] =
+      operation("getHistoryEntry", "One version's change (before/after of each entity)", "config",
+                {{"200", okResponse("The entry with its changes.", schemaRef("HistoryEntry"))}},
+                errorRefs({400, 401, 404}));
+  json& restore = p["/config/history/{version}/restore"];
+  restore["parameters"] = {paramRef("Version")};
+  restore["post"] =
+      operation("restoreVersion",
+                "Roll the whole configuration back to a version, as a new version", "config",
+                {{"200", okResponse("Restored.", schemaRef("ConfigChanges"),
+                                    {{"X-Config-Version", "XConfigVersion"}})}},
+                errorRefs({400, 401, 404}), {paramRef("DryRun")});
+
+  p["/openapi.json"]["get"] = operation(
+      "openApi", "This document", "operations",
+      {{"200", okResponse("OpenAPI 3.1 document.", {{"type", "object"}})}}, errorRefs({401}));
+  p["/metrics"]["get"] =
+      operation("metrics", "Prometheus metrics", "operations",
+                {{"200",
+                  {{"description", "Prometheus text exposition format."},
+                   {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}},
+                errorRefs({401}));
+  return p;
+}
+
+json buildDocument() {
+  return {
+      {"openapi", "3.1.0"},
+      {"info",
+       {{"title", "Turnpike admin API"},
+        {"version", "0.1.0"},
+        {"description",
+         "Configure the Turnpike API gateway at run time: services, routes, consumers, API keys "
+         "and rate-limit policies. Every write is stored and versioned; errors are RFC 9457 "
+         "problem+json."}}},
+      {"servers", {{{"url", "http://127.0.0.1:8001"}, {"description", "Default admin listener"}}}},
+      {"security", {{{"bearer", json::array()}}}},
+      {"tags",
+       {{{"name", "services"}},
+        {{"name", "routes"}},
+        {{"name", "consumers"}},
+        {{"name", "keys"}},
+        {{"name", "rate-limit-policies"}},
+        {{"name", "config"}},
+        {{"name", "operations"}}}},
+      {"paths", paths()},
+      {"components",
+       {{"securitySchemes",
+         {{"bearer",
+           {{"type", "http"},
+            {"scheme", "bearer"},
+            {"description",
+             "The admin token (TURNPIKE_ADMIN_TOKEN, or printed at first start)."}}}}},
+        {"schemas", schemas()},
+        {"parameters", parameters()},
+        {"headers", headers()},
+        {"responses", responses()}}}};
+}
+
+}  // namespace
+
+const nlohmann::json& openApiDocument() {
+  static const nlohmann::json document = buildDocument();
+  return document;
+}
+
+}  // namespace turnpike::admin

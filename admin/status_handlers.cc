@@ -1,0 +1,100 @@
+#include "admin/status_handlers.h"
+
+#include <string>
+#include <vector>
+
+#include "admin/admin_api.h"
+#include "admin/openapi.h"
+#include "admin/problem.h"
+#include "admin/request_metrics.h"
+
+#ifndef TURNPIKE_ADMIN_VERSION
+#define TURNPIKE_ADMIN_VERSION "unknown"
+#endif
+
+namespace turnpike::admin {
+namespace {
+
+int64_t uptimeSeconds(const ApiContext& ctx) {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                          ctx.started)
+      .count();
+}
+
+std::vector<int64_t> servedVersions(const ApiContext& ctx) {
+  if (!ctx.hooks.served_versions) return {};
+  return ctx.hooks.served_versions();
+}
+
+std::string gauge(const std::string& name, const std::string& help) {
+  return "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+}
+
+}  // namespace
+
+HttpResponse getHealth(Call&) { return jsonResponse(200, {{"status", "ok"}}); }
+
+HttpResponse getStatus(Call& call) {
+  ApiContext& ctx = call.ctx;
+  auto version = ctx.store.version();
+  if (!version) return problem(version.error());
+  auto counts = ctx.store.counts();
+  if (!counts) return problem(counts.error());
+  nlohmann::json last_build = ctx.hooks.last_build ? ctx.hooks.last_build() : nlohmann::json();
+  nlohmann::json body = {
+      {"config_version", *version},
+      {"proxy", {{"workers", servedVersions(ctx)}, {"last_build", std::move(last_build)}}},
+      {"counts",
+       {{"services", counts->services},
+        {"routes", counts->routes},
+        {"consumers", counts->consumers},
+        {"api_keys", counts->api_keys},
+        {"rate_limit_policies", counts->rate_limit_policies}}},
+      {"uptime_s", uptimeSeconds(ctx)},
+      {"version", TURNPIKE_ADMIN_VERSION}};
+  HttpResponse response = jsonResponse(200, body);
+  response.setHeader("X-Config-Version", std::to_string(*version));
+  return response;
+}
+
+HttpResponse getMetrics(Call& call) {
+  ApiContext& ctx = call.ctx;
+  auto version = ctx.store.version();
+  if (!version) return problem(version.error());
+  auto counts = ctx.store.counts();
+  if (!counts) return problem(counts.error());
+
+  std::string out = gauge("turnpike_config_version", "The stored configuration version.");
+  out += "turnpike_config_version " + std::to_string(*version) + "\n";
+  out += gauge("turnpike_entities", "Configured entities, by kind.");
+  const std::pair<const char*, int64_t> kinds[] = {
+      {"service", counts->services},
+      {"route", counts->routes},
+      {"consumer", counts->consumers},
+      {"api_key", counts->api_keys},
+      {"rate_limit_policy", counts->rate_limit_policies}};
+  for (const auto& [kind, count] : kinds) {
+    out += "turnpike_entities{kind=\"" + std::string(kind) + "\"} " + std::to_string(count) + "\n";
+  }
+  std::vector<int64_t> served = servedVersions(ctx);
+  if (!served.empty()) {
+    out += gauge("turnpike_proxy_worker_config_version",
+                 "The configuration version each proxy worker serves.");
+    for (size_t i = 0; i < served.size(); ++i) {
+      out += "turnpike_proxy_worker_config_version{worker=\"" + std::to_string(i) + "\"} " +
+             std::to_string(served[i]) + "\n";
+    }
+  }
+  out += gauge("turnpike_uptime_seconds", "Seconds since the admin API started.");
+  out += "turnpike_uptime_seconds " + std::to_string(uptimeSeconds(ctx)) + "\n";
+  out += ctx.metrics.render();
+
+  HttpResponse response;
+  response.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  response.body = std::move(out);
+  return response;
+}
+
+HttpResponse getOpenApi(Call&) { return jsonResponse(200, openApiDocument()); }
+
+}  // namespace turnpike::admin
