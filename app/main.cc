@@ -1,0 +1,268 @@
+// turnpike: the command line. The only place that knows every part of the program and wires
+// them together: storage (SQLite) -> change feed -> admin API (Pistache).
+//
+//   turnpike serve [--db turnpike.db] [--proxy-listen 0.0.0.0:8000] [--admin-listen 127.0.0.1:8001]
+//   turnpike migrate [--db turnpike.db]
+//   turnpike config export [--db turnpike.db] [--output FILE]
+//   turnpike config import FILE [--db turnpike.db] [--dry-run]
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "admin/admin_api.h"
+#include "admin/admin_auth.h"
+#include "admin/admin_server.h"
+#include "model/config.h"
+#include "storage/change_feed.h"
+#include "storage/config_store.h"
+
+namespace {
+
+using turnpike::model::Error;
+using turnpike::model::Result;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port", "[v6]:port" or ":port" (all interfaces).
+Result<ListenAddress> parseListen(const std::string& text, const std::string& option) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return Error::invalidField(option, "must be HOST:PORT");
+  }
+  ListenAddress address;
+  address.host = text.substr(0, colon);
+  if (address.host.size() >= 2 && address.host.front() == '[' && address.host.back() == ']') {
+    address.host = address.host.substr(1, address.host.size() - 2);
+  }
+  if (address.host.empty()) address.host = "0.0.0.0";
+  const std::string port = text.substr(colon + 1);
+  char* end = nullptr;
+  long value = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || value < 0 || value > 65535) {
+    return Error::invalidField(option, "port must be 0..65535");
+  }
+  address.port = static_cast<uint16_t>(value);
+  return address;
+}
+
+Result<std::unique_ptr<turnpike::storage::ConfigStore>> openStore(
+    const std::string& db, std::shared_ptr<turnpike::storage::ChangeFeed> feed) {
+  return turnpike::storage::ConfigStore::open(db, std::move(feed));
+}
+
+int fail(const std::string& what) {
+  spdlog::error("{}", what);
+  return kExitFailure;
+}
+
+struct ServeOptions {
+  std::string db = "turnpike.db";
+  std::string proxy_listen = "0.0.0.0:8000";
+  std::string admin_listen = "127.0.0.1:8001";
+  int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string log_level = "info";
+};
+
+int serve(const ServeOptions& options) {
+  // Block the stop signals before any thread starts, so only sigwait() below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto admin_address = parseListen(options.admin_listen, "--admin-listen");
+  if (!admin_address) return fail(admin_address.error().message);
+  auto proxy_address = parseListen(options.proxy_listen, "--proxy-listen");
+  if (!proxy_address) return fail(proxy_address.error().message);
+
+  auto feed = std::make_shared<turnpike::storage::ChangeFeed>();
+  auto store = openStore(options.db, feed);
+  if (!store) return fail(store.error().message);
+
+  const char* env_token = std::getenv("TURNPIKE_ADMIN_TOKEN");
+  auto token = turnpike::admin::setUpAdminToken(**store, env_token ? env_token : "");
+  if (!token) return fail("admin token: " + token.error().message);
+
+  // Commits by another process on the same file reach this process through the watcher.
+  feed->startWatcher(options.db, std::chrono::milliseconds(10));
+
+  turnpike::admin::AdminApi api(**store, turnpike::admin::AdminAuth(token->token_hash), {});
+  turnpike::admin::AdminServer admin_server(api, admin_address->host, admin_address->port, 2);
+  if (auto started = admin_server.start(); !started) {
+    return fail("admin listener " + options.admin_listen + ": " + started.error().message);
+  }
+
+  const std::string admin_url =
+      "http://" + admin_address->host + ":" + std::to_string(admin_server.port());
+  auto version = (*store)->version();
+  std::printf("Turnpike %s serving %s (config version %lld)\n", TURNPIKE_VERSION,
+              options.db.c_str(), static_cast<long long>(version.ok() ? *version : 0));
+  std::printf("  admin API: %s/\n", admin_url.c_str());
+  std::printf("  proxy:     %s (the data plane is not part of this build yet)\n",
+              options.proxy_listen.c_str());
+  if (!token->new_token.empty()) {
+    std::printf("  admin token: %s\n", token->new_token.c_str());
+    std::printf(
+        "  (shown once; only its SHA-256 is stored. Set TURNPIKE_ADMIN_TOKEN to choose "
+        "your own.)\n");
+  }
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received signal {}, shutting down", signal_number);
+  admin_server.stop();
+  feed->stopWatcher();
+  return kExitOk;
+}
+
+int migrate(const std::string& db) {
+  auto store = openStore(db, nullptr);  // open() applies pending migrations
+  if (!store) return fail(store.error().message);
+  auto version = (*store)->version();
+  std::printf("database %s is up to date (config version %lld)\n", db.c_str(),
+              static_cast<long long>(version.ok() ? *version : 0));
+  return kExitOk;
+}
+
+int exportConfig(const std::string& db, const std::string& output) {
+  auto store = openStore(db, nullptr);
+  if (!store) return fail(store.error().message);
+  auto config = (*store)->loadConfig();
+  if (!config) return fail(config.error().message);
+  const std::string text = turnpike::model::toJson(*config).dump(2) + "\n";
+  if (output.empty() || output == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+  }
+  std::ofstream out(output, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) return fail("cannot write " + output);
+  return kExitOk;
+}
+
+int importConfig(const std::string& db, const std::string& file, bool dry_run) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail("cannot read " + file);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  nlohmann::json body = nlohmann::json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return fail(file + ": not valid JSON");
+  auto config = turnpike::model::parseConfig(body);
+  if (!config) {
+    std::string text = file + ": " + config.error().message;
+    for (const auto& field : config.error().fields) {
+      text += "\n  " + field.field + ": " + field.message;
+    }
+    return fail(text);
+  }
+  auto store = openStore(db, nullptr);
+  if (!store) return fail(store.error().message);
+  auto replaced = (*store)->replaceConfig(std::move(*config), {.actor = "cli"}, dry_run);
+  if (!replaced) {
+    std::string text = replaced.error().message;
+    for (const auto& field : replaced.error().fields) {
+      text += "\n  " + field.field + ": " + field.message;
+    }
+    return fail(text);
+  }
+  for (const auto& change : replaced->changes) {
+    const char* action = change.before.is_null()  ? "create"
+                         : change.after.is_null() ? "delete"
+                                                  : "update";
+    std::printf("%s %s %s\n", action, change.entity_type.c_str(), change.entity_id.c_str());
+  }
+  std::printf("%s: %zu change(s)%s, config version %lld\n", dry_run ? "dry run" : "imported",
+              replaced->changes.size(), dry_run ? " not applied" : "",
+              static_cast<long long>(replaced->version));
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // a peer that hangs up must not kill the gateway
+  auto logger = spdlog::stderr_color_mt("turnpike");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{"Turnpike: an API gateway with a live-reloaded SQLite configuration", "turnpike"};
+  app.set_version_flag("--version", std::string("turnpike ") + TURNPIKE_VERSION);
+  app.require_subcommand(1);
+
+  ServeOptions serve_options;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the gateway: proxy and admin API");
+  serve_cmd->add_option("--db", serve_options.db, "SQLite database file")
+      ->envname("TURNPIKE_DB")
+      ->capture_default_str();
+  serve_cmd->add_option("--proxy-listen", serve_options.proxy_listen, "Proxy listen HOST:PORT")
+      ->envname("TURNPIKE_PROXY_LISTEN")
+      ->capture_default_str();
+  serve_cmd->add_option("--admin-listen", serve_options.admin_listen, "Admin listen HOST:PORT")
+      ->envname("TURNPIKE_ADMIN_LISTEN")
+      ->capture_default_str();
+  serve_cmd->add_option("--workers", serve_options.workers, "Proxy worker threads")
+      ->envname("TURNPIKE_WORKERS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve_cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error")
+      ->envname("TURNPIKE_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+
+  std::string db = "turnpike.db";
+  auto* migrate_cmd = app.add_subcommand("migrate", "Apply pending database migrations and exit");
+  migrate_cmd->add_option("--db", db, "SQLite database file")
+      ->envname("TURNPIKE_DB")
+      ->capture_default_str();
+
+  auto* config_cmd = app.add_subcommand("config", "Export or import the whole configuration");
+  config_cmd->require_subcommand(1);
+  std::string output;
+  auto* export_cmd = config_cmd->add_subcommand("export", "Print the configuration as JSON");
+  export_cmd->add_option("--db", db, "SQLite database file")
+      ->envname("TURNPIKE_DB")
+      ->capture_default_str();
+  export_cmd->add_option("--output,-o", output, "Write to FILE instead of standard output");
+  std::string import_file;
+  bool dry_run = false;
+  auto* import_cmd =
+      config_cmd->add_subcommand("import", "Replace the configuration with FILE (atomically)");
+  import_cmd->add_option("FILE", import_file, "JSON file as written by `config export`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  import_cmd->add_option("--db", db, "SQLite database file")
+      ->envname("TURNPIKE_DB")
+      ->capture_default_str();
+  import_cmd->add_flag("--dry-run", dry_run, "Print the changes without applying them");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve_cmd->parsed()) {
+    spdlog::set_level(spdlog::level::from_str(serve_options.log_level));
+    return serve(serve_options);
+  }
+  if (migrate_cmd->parsed()) return migrate(db);
+  if (export_cmd->parsed()) return exportConfig(db, output);
+  if (import_cmd->parsed()) return importConfig(db, import_file, dry_run);
+  return kExitFailure;
+}
