@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-class ConfigTest : public AdminSuiteTest {
+class AdminConfigTest : public AdminSuiteTest {
  protected:
   // A small configuration using every kind of entity and reference; returns the service name.
   std::string populate() {
@@ -34,7 +34,7 @@ class ConfigTest : public AdminSuiteTest {
   }
 };
 
-TEST_F(ConfigTest, ExportHasEveryCollectionAndTheVersion) {
+TEST_F(AdminConfigTest, ExportHasEveryCollectionAndTheVersion) {
   populate();
   Response r = admin().get("/config");
   ASSERT_EQ(r.status, 200) << r;
@@ -50,7 +50,7 @@ TEST_F(ConfigTest, ExportHasEveryCollectionAndTheVersion) {
   }
 }
 
-TEST_F(ConfigTest, ExportImportRoundTripIntoAFreshProcess) {
+TEST_F(AdminConfigTest, ExportImportRoundTripIntoAFreshProcess) {
   populate();
   json exported = mustGet("/config");
   ASSERT_TRUE(exported.is_object());
@@ -79,7 +79,7 @@ TEST_F(ConfigTest, ExportImportRoundTripIntoAFreshProcess) {
   EXPECT_EQ(other.get("/status").json()["config_version"], status["config_version"]);
 }
 
-TEST_F(ConfigTest, ImportReplacesTheWholeConfigurationAsOneVersion) {
+TEST_F(AdminConfigTest, ImportReplacesTheWholeConfigurationAsOneVersion) {
   populate();
   const int64_t v = storedVersion();
   json exported = mustGet("/config");
@@ -104,7 +104,7 @@ TEST_F(ConfigTest, ImportReplacesTheWholeConfigurationAsOneVersion) {
   EXPECT_GE(body["changes"].size(), exported["routes"].size() + 2);
 }
 
-TEST_F(ConfigTest, FailedImportChangesNothing) {
+TEST_F(AdminConfigTest, FailedImportChangesNothing) {
   populate();
   const int64_t v = storedVersion();
   json before = mustGet("/config");
@@ -137,7 +137,7 @@ TEST_F(ConfigTest, FailedImportChangesNothing) {
   EXPECT_EQ(mustGet("/config"), before);
 }
 
-TEST_F(ConfigTest, DryRunReturnsTheChangesAndChangesNothing) {
+TEST_F(AdminConfigTest, DryRunReturnsTheChangesAndChangesNothing) {
   const std::string svc = populate();
   const int64_t v = storedVersion();
   json before = mustGet("/config");
@@ -175,7 +175,7 @@ TEST_F(ConfigTest, DryRunReturnsTheChangesAndChangesNothing) {
   EXPECT_EQ(mustGet("/config/history?size=1")["data"][0]["version"], v);
 }
 
-TEST_F(ConfigTest, HistoryListsVersionsWithActorActionAndTime) {
+TEST_F(AdminConfigTest, HistoryListsVersionsWithActorActionAndTime) {
   const int64_t start = static_cast<int64_t>(std::time(nullptr));
   const std::string name = uniqueName("hist");
   ASSERT_TRUE(mustCreate("/services", serviceBody(name)).is_object());
@@ -213,7 +213,7 @@ TEST_F(ConfigTest, HistoryListsVersionsWithActorActionAndTime) {
   EXPECT_TRUE(deleted["changes"][0]["after"].is_null()) << deleted;
 }
 
-TEST_F(ConfigTest, HistoryRecordsTheActorHeader) {
+TEST_F(AdminConfigTest, HistoryRecordsTheActorHeader) {
   // The admin UI and scripts say who they act for; history shows it.
   Response r =
       admin().post("/services", serviceBody(uniqueName("actor")), {{"X-Turnpike-Actor", "alice"}});
@@ -222,7 +222,7 @@ TEST_F(ConfigTest, HistoryRecordsTheActorHeader) {
   EXPECT_EQ(latest["data"][0]["actor"], "alice") << latest;
 }
 
-TEST_F(ConfigTest, RestoreBringsBackAnOldStateAsANewVersion) {
+TEST_F(AdminConfigTest, RestoreBringsBackAnOldStateAsANewVersion) {
   const std::string name = uniqueName("restore");
   ASSERT_TRUE(mustCreate("/services", serviceBody(name)).is_object());
   const std::string doomed = uniqueName("doomed");
@@ -256,7 +256,7 @@ TEST_F(ConfigTest, RestoreBringsBackAnOldStateAsANewVersion) {
   EXPECT_EQ(admin().get("/config/history/" + std::to_string(latest)).status, 200);
 }
 
-TEST_F(ConfigTest, RestoreOfAnUnknownVersionIs404) {
+TEST_F(AdminConfigTest, RestoreOfAnUnknownVersionIs404) {
   const int64_t v = storedVersion();
   EXPECT_TRUE(isProblem(
       admin().request("POST", "/config/history/" + std::to_string(v + 1000) + "/restore"), 404));
@@ -265,7 +265,7 @@ TEST_F(ConfigTest, RestoreOfAnUnknownVersionIs404) {
 }
 
 // The command line on the database of a stopped server.
-TEST(ConfigCliTest, ExportAndImportOnAStoppedServersDatabase) {
+TEST(AdminConfigCliTest, ExportAndImportOnAStoppedServersDatabase) {
   TurnpikeProcess tp;
   ASSERT_TRUE(tp.start());
   HttpClient admin = tp.adminClient();
@@ -315,7 +315,7 @@ TEST(ConfigCliTest, ExportAndImportOnAStoppedServersDatabase) {
   EXPECT_EQ(again.get("/status").json()["config_version"], after_config["version"]);
 }
 
-TEST(ConfigCliTest, InvalidImportFailsAndChangesNothing) {
+TEST(AdminConfigCliTest, InvalidImportFailsAndChangesNothing) {
   TempDir dir;
   const std::string db = dir.path() + "/turnpike.db";
   CommandResult migrated = runTurnpike({"migrate", "--db", db});
@@ -337,7 +337,7 @@ TEST(ConfigCliTest, InvalidImportFailsAndChangesNothing) {
   EXPECT_EQ(after.out, before.out);
 }
 
-TEST(CliTest, VersionAndHelp) {
+TEST(CommandLineTest, VersionAndHelp) {
   CommandResult version = runTurnpike({"--version"});
   EXPECT_EQ(version.exit_code, 0) << version.err;
   EXPECT_NE(version.out.find("turnpike"), std::string::npos) << version.out;

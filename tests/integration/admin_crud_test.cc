@@ -45,7 +45,7 @@ const ResourceCase kCases[] = {
      [](const std::string& n, const std::string&) { return policyBody(n); }, "limit", 250},
 };
 
-class CrudTest : public AdminSuiteTest, public ::testing::WithParamInterface<ResourceCase> {
+class AdminCrudTest : public AdminSuiteTest, public ::testing::WithParamInterface<ResourceCase> {
  protected:
   // A service for routes to point at (by name).
   std::string helperService() {
@@ -55,7 +55,7 @@ class CrudTest : public AdminSuiteTest, public ::testing::WithParamInterface<Res
   }
 };
 
-TEST_P(CrudTest, CreateReadUpdateDeleteCountsVersionsAndAddressesByIdAndName) {
+TEST_P(AdminCrudTest, CreateReadUpdateDeleteCountsVersionsAndAddressesByIdAndName) {
   const ResourceCase& c = GetParam();
   std::string helper = c.collection == "/routes" ? helperService() : "";
   const std::string name = uniqueName("crud");
@@ -129,7 +129,7 @@ TEST_P(CrudTest, CreateReadUpdateDeleteCountsVersionsAndAddressesByIdAndName) {
   EXPECT_EQ(storedVersion(), v0 + 4);
 }
 
-TEST_P(CrudTest, PutCreatesWhenAbsent) {
+TEST_P(AdminCrudTest, PutCreatesWhenAbsent) {
   const ResourceCase& c = GetParam();
   std::string helper = c.collection == "/routes" ? helperService() : "";
   const std::string name = uniqueName("put-new");
@@ -146,7 +146,7 @@ TEST_P(CrudTest, PutCreatesWhenAbsent) {
   EXPECT_EQ(mustGet(c.collection + "/" + name), entity);
 }
 
-TEST_P(CrudTest, CallerSuppliedIdIsKept) {
+TEST_P(AdminCrudTest, CallerSuppliedIdIsKept) {
   const ResourceCase& c = GetParam();
   std::string helper = c.collection == "/routes" ? helperService() : "";
   const std::string wanted = randomUuid();
@@ -159,7 +159,7 @@ TEST_P(CrudTest, CallerSuppliedIdIsKept) {
   EXPECT_EQ(mustGet(c.collection + "/" + wanted)["id"], wanted);
 }
 
-TEST_P(CrudTest, EtagTracksChangesAndIfMatchWithTheCurrentTagSucceeds) {
+TEST_P(AdminCrudTest, EtagTracksChangesAndIfMatchWithTheCurrentTagSucceeds) {
   const ResourceCase& c = GetParam();
   std::string helper = c.collection == "/routes" ? helperService() : "";
   const std::string name = uniqueName("etag");
@@ -181,12 +181,12 @@ TEST_P(CrudTest, EtagTracksChangesAndIfMatchWithTheCurrentTagSucceeds) {
   EXPECT_EQ(deleted.status, 204) << deleted;
 }
 
-INSTANTIATE_TEST_SUITE_P(Resources, CrudTest, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Resources, AdminCrudTest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return info.param.label; });
 
-class CrudDetailsTest : public AdminSuiteTest {};
+class AdminCrudDetailsTest : public AdminSuiteTest {};
 
-TEST_F(CrudDetailsTest, ServiceDefaultsFollowApiMd) {
+TEST_F(AdminCrudDetailsTest, ServiceDefaultsFollowApiMd) {
   const std::string name = uniqueName("defaults");
   json s = mustCreate("/services", serviceBody(name));
   ASSERT_TRUE(s.is_object());
@@ -197,7 +197,7 @@ TEST_F(CrudDetailsTest, ServiceDefaultsFollowApiMd) {
   EXPECT_EQ(s["targets"], json::parse(R"([{"url": "http://127.0.0.1:9", "weight": 100}])"));
 }
 
-TEST_F(CrudDetailsTest, FullServiceRoundTrips) {
+TEST_F(AdminCrudDetailsTest, FullServiceRoundTrips) {
   const std::string name = uniqueName("full");
   json body = {
       {"name", name},
@@ -217,7 +217,7 @@ TEST_F(CrudDetailsTest, FullServiceRoundTrips) {
   EXPECT_EQ(without(s, {"id", "created_at", "updated_at"}), body);
 }
 
-TEST_F(CrudDetailsTest, RouteReferencesServiceAndPoliciesByNameAndStoresIds) {
+TEST_F(AdminCrudDetailsTest, RouteReferencesServiceAndPoliciesByNameAndStoresIds) {
   json svc = mustCreate("/services", serviceBody(uniqueName("rt-svc")));
   json policy = mustCreate("/rate-limit-policies", policyBody(uniqueName("rt-pol")));
   ASSERT_TRUE(svc.is_object() && policy.is_object());
@@ -245,7 +245,7 @@ TEST_F(CrudDetailsTest, RouteReferencesServiceAndPoliciesByNameAndStoresIds) {
   EXPECT_EQ(mustGet("/routes/" + name), r);
 }
 
-TEST_F(CrudDetailsTest, RouteWithoutNameIsAddressedById) {
+TEST_F(AdminCrudDetailsTest, RouteWithoutNameIsAddressedById) {
   json svc = mustCreate("/services", serviceBody(uniqueName("anon-svc")));
   ASSERT_TRUE(svc.is_object());
   json r = mustCreate("/routes", {{"service", svc["id"]}, {"methods", {"GET"}}});
@@ -254,7 +254,7 @@ TEST_F(CrudDetailsTest, RouteWithoutNameIsAddressedById) {
   EXPECT_EQ(mustGet("/routes/" + r.value("id", "")), r);
 }
 
-TEST_F(CrudDetailsTest, ConsumerRoundTrips) {
+TEST_F(AdminCrudDetailsTest, ConsumerRoundTrips) {
   json policy = mustCreate("/rate-limit-policies", policyBody(uniqueName("c-pol")));
   ASSERT_TRUE(policy.is_object());
   const std::string name = uniqueName("acme") + "@example.com";
@@ -271,7 +271,7 @@ TEST_F(CrudDetailsTest, ConsumerRoundTrips) {
   EXPECT_EQ(mustGet("/consumers/" + name), c);
 }
 
-TEST_F(CrudDetailsTest, PolicyRoundTrips) {
+TEST_F(AdminCrudDetailsTest, PolicyRoundTrips) {
   const std::string name = uniqueName("tier");
   json body = {{"name", name},   {"limit", 1000},
                {"window_s", 60}, {"algorithm", "token_bucket"},
@@ -282,7 +282,7 @@ TEST_F(CrudDetailsTest, PolicyRoundTrips) {
   EXPECT_EQ(without(p, {"id", "created_at", "updated_at"}), body);
 }
 
-TEST_F(CrudDetailsTest, KeysCreateListGetRevoke) {
+TEST_F(AdminCrudDetailsTest, KeysCreateListGetRevoke) {
   const std::string username = uniqueName("key-owner");
   json consumer = mustCreate("/consumers", consumerBody(username));
   ASSERT_TRUE(consumer.is_object());
@@ -323,7 +323,7 @@ TEST_F(CrudDetailsTest, KeysCreateListGetRevoke) {
   EXPECT_EQ(storedVersion(), v0 + 2);
 }
 
-TEST_F(CrudDetailsTest, StatusCountsEntities) {
+TEST_F(AdminCrudDetailsTest, StatusCountsEntities) {
   json before = mustGet("/status");
   ASSERT_TRUE(before.is_object());
   ASSERT_TRUE(before.contains("counts")) << before;
@@ -336,7 +336,7 @@ TEST_F(CrudDetailsTest, StatusCountsEntities) {
   EXPECT_TRUE(after["uptime_s"].is_number_integer()) << after;
 }
 
-TEST_F(CrudDetailsTest, MetricsArePrometheusText) {
+TEST_F(AdminCrudDetailsTest, MetricsArePrometheusText) {
   Response r = admin().get("/metrics");
   ASSERT_EQ(r.status, 200) << r;
   EXPECT_TRUE(r.headerOr("Content-Type").starts_with("text/plain")) << r;

@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-TEST(DurabilitySmokeTest, AcknowledgedWritesSurviveKill9) {
+TEST(AdminDurabilitySmokeTest, AcknowledgedWritesSurviveKill9) {
   TurnpikeProcess tp;
   ASSERT_TRUE(tp.start());
   HttpClient admin = tp.adminClient();
@@ -54,7 +54,7 @@ TEST(DurabilitySmokeTest, AcknowledgedWritesSurviveKill9) {
   EXPECT_EQ(after.get("/config").json(), config);
 }
 
-TEST(DurabilitySmokeTest, ABurstOfWritesSurvivesKill9RightAfterTheLastAnswer) {
+TEST(AdminDurabilitySmokeTest, ABurstOfWritesSurvivesKill9RightAfterTheLastAnswer) {
   TurnpikeProcess tp;
   ASSERT_TRUE(tp.start());
   HttpClient admin = tp.adminClient();
@@ -81,7 +81,7 @@ TEST(DurabilitySmokeTest, ABurstOfWritesSurvivesKill9RightAfterTheLastAnswer) {
   EXPECT_EQ(next.headerOr("X-Config-Version"), std::to_string(std::stoll(last_version) + 1));
 }
 
-TEST(DurabilitySmokeTest, SigtermStopsCleanlyAndKeepsEverything) {
+TEST(AdminDurabilitySmokeTest, SigtermStopsCleanlyAndKeepsEverything) {
   TurnpikeProcess tp;
   ASSERT_TRUE(tp.start());
   HttpClient admin = tp.adminClient();

@@ -14,9 +14,9 @@ using nlohmann::json;
 
 constexpr size_t kMiB = 1024 * 1024;
 
-class ErrorsTest : public AdminSuiteTest {};
+class AdminErrorsTest : public AdminSuiteTest {};
 
-TEST_F(ErrorsTest, BadJsonIs400) {
+TEST_F(AdminErrorsTest, BadJsonIs400) {
   for (const char* body : {"{not json", "{\"name\": \"x\",}", "[1, 2", "nul"}) {
     Response r = admin().request("POST", "/services", body);
     EXPECT_TRUE(isProblem(r, 400)) << "body: " << body;
@@ -30,13 +30,13 @@ TEST_F(ErrorsTest, BadJsonIs400) {
   EXPECT_TRUE(isProblem(admin().request("PUT", "/config", "{"), 400));
 }
 
-TEST_F(ErrorsTest, BodyThatIsNotAnObjectIs400) {
+TEST_F(AdminErrorsTest, BodyThatIsNotAnObjectIs400) {
   EXPECT_TRUE(isProblem(admin().request("POST", "/services", "[]"), 400));
   EXPECT_TRUE(isProblem(admin().request("POST", "/services", "\"orders\""), 400));
   EXPECT_TRUE(isProblem(admin().request("POST", "/services", ""), 400));
 }
 
-TEST_F(ErrorsTest, UnknownFieldIs400NamingIt) {
+TEST_F(AdminErrorsTest, UnknownFieldIs400NamingIt) {
   json body = serviceBody(uniqueName("unknown"));
   body["colour"] = "red";
   Response r = admin().post("/services", body);
@@ -55,7 +55,7 @@ TEST_F(ErrorsTest, UnknownFieldIs400NamingIt) {
   EXPECT_TRUE(namesField(c, "nickname"));
 }
 
-TEST_F(ErrorsTest, ValidationErrorsNameTheField) {
+TEST_F(AdminErrorsTest, ValidationErrorsNameTheField) {
   json bad_url = serviceBody(uniqueName("v"));
   bad_url["targets"][0]["url"] = "not a url";
   Response r1 = admin().post("/services", bad_url);
@@ -112,7 +112,7 @@ TEST_F(ErrorsTest, ValidationErrorsNameTheField) {
   EXPECT_TRUE(namesField(r10, "algorithm"));
 }
 
-TEST_F(ErrorsTest, MissingReferenceIs400NamingTheField) {
+TEST_F(AdminErrorsTest, MissingReferenceIs400NamingTheField) {
   Response r = admin().post("/routes", routeBody(uniqueName("orphan"), "no-such-service"));
   EXPECT_TRUE(isProblem(r, 400));
   EXPECT_TRUE(namesField(r, "service"));
@@ -137,7 +137,7 @@ TEST_F(ErrorsTest, MissingReferenceIs400NamingTheField) {
   EXPECT_TRUE(namesField(r4, "service"));
 }
 
-TEST_F(ErrorsTest, MissingOrWrongTokenIs401AndHealthNeedsNone) {
+TEST_F(AdminErrorsTest, MissingOrWrongTokenIs401AndHealthNeedsNone) {
   HttpClient anonymous = process().anonymousClient();
   for (const char* target : {"/services", "/status", "/config", "/openapi.json", "/metrics",
                              "/consumers/x/keys", "/config/history"}) {
@@ -162,7 +162,7 @@ TEST_F(ErrorsTest, MissingOrWrongTokenIs401AndHealthNeedsNone) {
   EXPECT_EQ(admin().get("/health").status, 200);
 }
 
-TEST_F(ErrorsTest, UnauthorizedWriteChangesNothing) {
+TEST_F(AdminErrorsTest, UnauthorizedWriteChangesNothing) {
   const int64_t v0 = storedVersion();
   const std::string name = uniqueName("anon-write");
   HttpClient anonymous = process().anonymousClient();
@@ -171,7 +171,7 @@ TEST_F(ErrorsTest, UnauthorizedWriteChangesNothing) {
   EXPECT_EQ(storedVersion(), v0);
 }
 
-TEST_F(ErrorsTest, NotFoundIs404) {
+TEST_F(AdminErrorsTest, NotFoundIs404) {
   for (const char* target : {"/services/no-such-service", "/routes/no-such-route",
                              "/consumers/no-such-consumer", "/rate-limit-policies/no-such-policy",
                              "/consumers/no-such-consumer/keys", "/config/history/999999999"}) {
@@ -193,7 +193,7 @@ TEST_F(ErrorsTest, NotFoundIs404) {
   EXPECT_TRUE(isProblem(admin().get("/servicesx"), 404));
 }
 
-TEST_F(ErrorsTest, WrongMethodIs405WithAllow) {
+TEST_F(AdminErrorsTest, WrongMethodIs405WithAllow) {
   Response r = admin().del("/services");
   EXPECT_TRUE(isProblem(r, 405));
   const std::string allow = r.headerOr("Allow");
@@ -206,7 +206,7 @@ TEST_F(ErrorsTest, WrongMethodIs405WithAllow) {
   EXPECT_TRUE(isProblem(admin().request("PUT", "/consumers/c/keys/k", "{}"), 405));
 }
 
-TEST_F(ErrorsTest, DuplicateNameIs409) {
+TEST_F(AdminErrorsTest, DuplicateNameIs409) {
   const std::string name = uniqueName("dup");
   ASSERT_TRUE(mustCreate("/services", serviceBody(name)).is_object());
   Response r = admin().post("/services", serviceBody(name));
@@ -237,7 +237,7 @@ TEST_F(ErrorsTest, DuplicateNameIs409) {
   EXPECT_TRUE(isProblem(admin().post("/services", same_id), 409));
 }
 
-TEST_F(ErrorsTest, StaleIfMatchIs412AndChangesNothing) {
+TEST_F(AdminErrorsTest, StaleIfMatchIs412AndChangesNothing) {
   const std::string name = uniqueName("stale");
   Response created = admin().post("/services", serviceBody(name));
   ASSERT_EQ(created.status, 201) << created;
@@ -270,7 +270,7 @@ TEST_F(ErrorsTest, StaleIfMatchIs412AndChangesNothing) {
   EXPECT_EQ(storedVersion(), v);
 }
 
-TEST_F(ErrorsTest, BodyOver1MiBIs413) {
+TEST_F(AdminErrorsTest, BodyOver1MiBIs413) {
   // Valid JSON padded with whitespace: only the size is wrong.
   std::string body = serviceBody(uniqueName("big")).dump();
   body.append(kMiB + 1 - body.size(), ' ');
@@ -289,7 +289,7 @@ TEST_F(ErrorsTest, BodyOver1MiBIs413) {
   EXPECT_EQ(storedVersion(), v);
 }
 
-TEST_F(ErrorsTest, BodyOfExactly1MiBIsNotRefusedForSize) {
+TEST_F(AdminErrorsTest, BodyOfExactly1MiBIsNotRefusedForSize) {
   const std::string name = uniqueName("max");
   std::string body = serviceBody(name).dump();
   body.append(kMiB - body.size(), ' ');
@@ -298,7 +298,7 @@ TEST_F(ErrorsTest, BodyOfExactly1MiBIsNotRefusedForSize) {
   EXPECT_EQ(r.status, 201) << r;
 }
 
-TEST_F(ErrorsTest, DeletingAServiceInUseIsRefusedAndChangesNothing) {
+TEST_F(AdminErrorsTest, DeletingAServiceInUseIsRefusedAndChangesNothing) {
   const std::string svc = uniqueName("in-use");
   ASSERT_TRUE(mustCreate("/services", serviceBody(svc)).is_object());
   const std::string route = uniqueName("user");
@@ -314,7 +314,7 @@ TEST_F(ErrorsTest, DeletingAServiceInUseIsRefusedAndChangesNothing) {
 
 // Every kind of failed write: afterwards the stored version, the history and the entity are
 // exactly what they were.
-TEST_F(ErrorsTest, FailedWritesChangeNothing) {
+TEST_F(AdminErrorsTest, FailedWritesChangeNothing) {
   const std::string name = uniqueName("untouched");
   Response created = admin().post("/services", serviceBody(name));
   ASSERT_EQ(created.status, 201) << created;

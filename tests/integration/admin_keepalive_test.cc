@@ -25,9 +25,9 @@ bool saysClose(const Response& r) {
   return connection.find("close") != std::string::npos;
 }
 
-class KeepAliveTest : public AdminSuiteTest {};
+class AdminKeepAliveTest : public AdminSuiteTest {};
 
-TEST_F(KeepAliveTest, TwoRequestsOnOneConnectionAreBothAnswered) {
+TEST_F(AdminKeepAliveTest, TwoRequestsOnOneConnectionAreBothAnswered) {
   Response first = admin().get("/status");
   ASSERT_EQ(first.status, 200) << first;
   EXPECT_FALSE(saysClose(first)) << first;
@@ -37,7 +37,7 @@ TEST_F(KeepAliveTest, TwoRequestsOnOneConnectionAreBothAnswered) {
   EXPECT_EQ(admin().connectCount(), 1) << "the second request needed a new connection";
 }
 
-TEST_F(KeepAliveTest, WritesAndErrorsKeepTheConnection) {
+TEST_F(AdminKeepAliveTest, WritesAndErrorsKeepTheConnection) {
   const std::string name = uniqueName("ka");
   std::vector<Response> answers;
   answers.push_back(admin().post("/services", serviceBody(name)));
@@ -54,7 +54,7 @@ TEST_F(KeepAliveTest, WritesAndErrorsKeepTheConnection) {
   EXPECT_EQ(admin().connectCount(), 1);
 }
 
-TEST_F(KeepAliveTest, UnauthorizedAnswersKeepTheConnection) {
+TEST_F(AdminKeepAliveTest, UnauthorizedAnswersKeepTheConnection) {
   HttpClient anonymous = process().anonymousClient();
   EXPECT_EQ(anonymous.get("/services").status, 401);
   EXPECT_EQ(anonymous.get("/health").status, 200);
@@ -63,7 +63,7 @@ TEST_F(KeepAliveTest, UnauthorizedAnswersKeepTheConnection) {
 }
 
 // The same over a raw socket, with the exact bytes a minimal HTTP/1.1 client sends.
-TEST_F(KeepAliveTest, RawSocketGetsTwoAnswers) {
+TEST_F(AdminKeepAliveTest, RawSocketGetsTwoAnswers) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
   timeval tv{5, 0};

@@ -27,7 +27,7 @@ std::string sha256Hex(const std::string& text) {
   return hex;
 }
 
-class KeysTest : public AdminSuiteTest {
+class AdminKeysTest : public AdminSuiteTest {
  protected:
   std::string makeConsumer() {
     const std::string user = uniqueName("keys");
@@ -36,7 +36,7 @@ class KeysTest : public AdminSuiteTest {
   }
 };
 
-TEST_F(KeysTest, KeyIsShownAtCreationOnly) {
+TEST_F(AdminKeysTest, KeyIsShownAtCreationOnly) {
   const std::string user = makeConsumer();
   const int64_t v0 = storedVersion();
   Response created = admin().post("/consumers/" + user + "/keys", json::object());
@@ -84,7 +84,7 @@ TEST_F(KeysTest, KeyIsShownAtCreationOnly) {
   EXPECT_EQ(db.find(key), std::string::npos) << "the database holds the plaintext key";
 }
 
-TEST_F(KeysTest, GeneratedKeysDiffer) {
+TEST_F(AdminKeysTest, GeneratedKeysDiffer) {
   const std::string user = makeConsumer();
   json a = mustCreate("/consumers/" + user + "/keys", json::object());
   json b = mustCreate("/consumers/" + user + "/keys", json::object());
@@ -93,7 +93,7 @@ TEST_F(KeysTest, GeneratedKeysDiffer) {
   EXPECT_NE(a["id"], b["id"]);
 }
 
-TEST_F(KeysTest, CallerSuppliedKeyOf20OrMoreCharactersIsAccepted) {
+TEST_F(AdminKeysTest, CallerSuppliedKeyOf20OrMoreCharactersIsAccepted) {
   const std::string user = makeConsumer();
   const std::string key = "legacy-" + randomToken();  // 44 characters
   Response r = admin().post("/consumers/" + user + "/keys", {{"key", key}});
@@ -116,7 +116,7 @@ TEST_F(KeysTest, CallerSuppliedKeyOf20OrMoreCharactersIsAccepted) {
   }
 }
 
-TEST_F(KeysTest, CallerSuppliedKeyShorterThan20IsRefusedNamingKey) {
+TEST_F(AdminKeysTest, CallerSuppliedKeyShorterThan20IsRefusedNamingKey) {
   const std::string user = makeConsumer();
   const int64_t v = storedVersion();
   Response r = admin().post("/consumers/" + user + "/keys", {{"key", "short-key-19-chars!"}});
@@ -131,7 +131,7 @@ TEST_F(KeysTest, CallerSuppliedKeyShorterThan20IsRefusedNamingKey) {
   EXPECT_EQ(storedVersion(), v);
 }
 
-TEST_F(KeysTest, TheSameKeyTwiceIsRefused) {
+TEST_F(AdminKeysTest, TheSameKeyTwiceIsRefused) {
   const std::string key = "dup-" + randomToken();
   const std::string a = makeConsumer(), b = makeConsumer();
   ASSERT_EQ(admin().post("/consumers/" + a + "/keys", {{"key", key}}).status, 201);
@@ -141,7 +141,7 @@ TEST_F(KeysTest, TheSameKeyTwiceIsRefused) {
   EXPECT_EQ(again.body.find(key), std::string::npos) << "the key is not echoed back";
 }
 
-TEST_F(KeysTest, ExpiryAndTagsAreKept) {
+TEST_F(AdminKeysTest, ExpiryAndTagsAreKept) {
   const std::string user = makeConsumer();
   const int64_t expires = 4102444800;  // 2100-01-01
   json k = mustCreate("/consumers/" + user + "/keys", {{"expires_at", expires}, {"tags", {"ci"}}});
@@ -152,7 +152,7 @@ TEST_F(KeysTest, ExpiryAndTagsAreKept) {
   EXPECT_EQ(got["tags"], json({"ci"}));
 }
 
-TEST_F(KeysTest, RevokeRemovesTheKeyAtOnce) {
+TEST_F(AdminKeysTest, RevokeRemovesTheKeyAtOnce) {
   const std::string user = makeConsumer();
   json keep = mustCreate("/consumers/" + user + "/keys", json::object());
   json drop = mustCreate("/consumers/" + user + "/keys", json::object());
@@ -176,7 +176,7 @@ TEST_F(KeysTest, RevokeRemovesTheKeyAtOnce) {
   EXPECT_EQ(latest["action"], "delete");
 }
 
-TEST_F(KeysTest, AKeyBelongsToItsConsumer) {
+TEST_F(AdminKeysTest, AKeyBelongsToItsConsumer) {
   const std::string owner = makeConsumer(), other = makeConsumer();
   json k = mustCreate("/consumers/" + owner + "/keys", json::object());
   ASSERT_TRUE(k.is_object());
@@ -186,7 +186,7 @@ TEST_F(KeysTest, AKeyBelongsToItsConsumer) {
   EXPECT_EQ(admin().get("/consumers/" + owner + "/keys/" + id).status, 200);
 }
 
-TEST_F(KeysTest, DeletingAConsumerRevokesItsKeys) {
+TEST_F(AdminKeysTest, DeletingAConsumerRevokesItsKeys) {
   const std::string user = makeConsumer();
   json k = mustCreate("/consumers/" + user + "/keys", json::object());
   ASSERT_TRUE(k.is_object());

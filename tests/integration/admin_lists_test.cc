@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-class ListsTest : public AdminSuiteTest {
+class AdminListsTest : public AdminSuiteTest {
  protected:
   struct Walk {
     std::vector<json> items;
@@ -60,7 +60,7 @@ class ListsTest : public AdminSuiteTest {
   }
 };
 
-TEST_F(ListsTest, PagesBySizeUntilNextIsNull) {
+TEST_F(AdminListsTest, PagesBySizeUntilNextIsNull) {
   const std::string tag = uniqueName("page");
   std::set<std::string> names;
   for (int i = 0; i < 7; ++i) {
@@ -89,7 +89,7 @@ TEST_F(ListsTest, PagesBySizeUntilNextIsNull) {
   EXPECT_GE(one.page_sizes.size(), 7u);
 }
 
-TEST_F(ListsTest, WholeCollectionWalksWithoutDuplicates) {
+TEST_F(AdminListsTest, WholeCollectionWalksWithoutDuplicates) {
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(mustCreate("/services", serviceBody(uniqueName("all"))).is_object());
   Walk all = walk("/services?size=2");
@@ -101,7 +101,7 @@ TEST_F(ListsTest, WholeCollectionWalksWithoutDuplicates) {
   EXPECT_EQ(field(big.items, "id"), ids);
 }
 
-TEST_F(ListsTest, DefaultPageSizeIs100) {
+TEST_F(AdminListsTest, DefaultPageSizeIs100) {
   const std::string tag = uniqueName("hundred");
   for (int i = 0; i < 101; ++i) {
     json body = consumerBody(uniqueName("many"));
@@ -118,7 +118,7 @@ TEST_F(ListsTest, DefaultPageSizeIs100) {
   EXPECT_EQ(rest.page_sizes, (std::vector<size_t>{100, 1}));
 }
 
-TEST_F(ListsTest, TagsFilterMeansAllOf) {
+TEST_F(AdminListsTest, TagsFilterMeansAllOf) {
   const std::string t1 = uniqueName("t1"), t2 = uniqueName("t2"), t3 = uniqueName("t3");
   auto make = [&](const std::string& label, std::vector<std::string> tags) {
     json body = policyBody(uniqueName(label));
@@ -148,7 +148,7 @@ TEST_F(ListsTest, TagsFilterMeansAllOf) {
   EXPECT_EQ(field(paged.items, "name"), (std::set<std::string>{a, b, d}));
 }
 
-TEST_F(ListsTest, EveryCollectionIsAListEnvelope) {
+TEST_F(AdminListsTest, EveryCollectionIsAListEnvelope) {
   for (const char* target :
        {"/services", "/routes", "/consumers", "/rate-limit-policies", "/config/history"}) {
     Walk w = walk(std::string(target) + "?size=1000");
@@ -156,7 +156,7 @@ TEST_F(ListsTest, EveryCollectionIsAListEnvelope) {
   }
 }
 
-TEST_F(ListsTest, RoutesAndKeysPaginate) {
+TEST_F(AdminListsTest, RoutesAndKeysPaginate) {
   const std::string svc = uniqueName("lr-svc");
   ASSERT_TRUE(mustCreate("/services", serviceBody(svc)).is_object());
   const std::string tag = uniqueName("lr");
@@ -187,7 +187,7 @@ TEST_F(ListsTest, RoutesAndKeysPaginate) {
   EXPECT_EQ(field(kw.items, "id"), keys);
 }
 
-TEST_F(ListsTest, HistoryPagesNewestFirst) {
+TEST_F(AdminListsTest, HistoryPagesNewestFirst) {
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(mustCreate("/services", serviceBody(uniqueName("h"))).is_object());
   const int64_t v = storedVersion();
@@ -199,7 +199,7 @@ TEST_F(ListsTest, HistoryPagesNewestFirst) {
   }
 }
 
-TEST_F(ListsTest, BadSizeIs400) {
+TEST_F(AdminListsTest, BadSizeIs400) {
   for (const char* size : {"0", "-1", "abc", "1001"}) {
     Response r = admin().get(std::string("/services?size=") + size);
     EXPECT_TRUE(isProblem(r, 400)) << "size=" << size;

@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-class PatchTest : public AdminSuiteTest {
+class AdminPatchTest : public AdminSuiteTest {
  protected:
   // A service with every optional part set, so that patches have something to merge into.
   json makeRichService() {
@@ -48,7 +48,7 @@ class PatchTest : public AdminSuiteTest {
   }
 };
 
-TEST_F(PatchTest, ChangesOnlyTheGivenMembers) {
+TEST_F(AdminPatchTest, ChangesOnlyTheGivenMembers) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   const std::string item = "/services/" + s["name"].get<std::string>();
@@ -65,7 +65,7 @@ TEST_F(PatchTest, ChangesOnlyTheGivenMembers) {
   EXPECT_EQ(mustGet(item), after);
 }
 
-TEST_F(PatchTest, NestedObjectsMerge) {
+TEST_F(AdminPatchTest, NestedObjectsMerge) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   const std::string item = "/services/" + s["name"].get<std::string>();
@@ -77,7 +77,7 @@ TEST_F(PatchTest, NestedObjectsMerge) {
   expectOnlyChanged(s, after, {{"health_check", {{"interval_ms", 750}}}});
 }
 
-TEST_F(PatchTest, NullRemovesAnOptionalObject) {
+TEST_F(AdminPatchTest, NullRemovesAnOptionalObject) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   const std::string item = "/services/" + s["name"].get<std::string>();
@@ -87,7 +87,7 @@ TEST_F(PatchTest, NullRemovesAnOptionalObject) {
   EXPECT_EQ(after["retries"], 5);
 }
 
-TEST_F(PatchTest, NullResetsAFieldToItsDefault) {
+TEST_F(AdminPatchTest, NullResetsAFieldToItsDefault) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   const std::string item = "/services/" + s["name"].get<std::string>();
@@ -102,7 +102,7 @@ TEST_F(PatchTest, NullResetsAFieldToItsDefault) {
   EXPECT_EQ(after["read_timeout_ms"], 9000) << "untouched members stay";
 }
 
-TEST_F(PatchTest, ArraysReplaceWhole) {
+TEST_F(AdminPatchTest, ArraysReplaceWhole) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   const std::string item = "/services/" + s["name"].get<std::string>();
@@ -112,7 +112,7 @@ TEST_F(PatchTest, ArraysReplaceWhole) {
   EXPECT_EQ(after["tags"], json({"c"}));
 }
 
-TEST_F(PatchTest, RouteMapsMergeByKeyAndNullRemovesAKey) {
+TEST_F(AdminPatchTest, RouteMapsMergeByKeyAndNullRemovesAKey) {
   const std::string svc = uniqueName("pr-svc");
   ASSERT_TRUE(mustCreate("/services", serviceBody(svc)).is_object());
   json body = routeBody(uniqueName("pr"), svc);
@@ -136,7 +136,7 @@ TEST_F(PatchTest, RouteMapsMergeByKeyAndNullRemovesAKey) {
   EXPECT_EQ(after["paths"], r["paths"]);
 }
 
-TEST_F(PatchTest, ConsumerOptionalStringNullClears) {
+TEST_F(AdminPatchTest, ConsumerOptionalStringNullClears) {
   json c = mustCreate(
       "/consumers",
       {{"username", uniqueName("pc")}, {"custom_id", "crm-1"}, {"groups", {"g1", "g2"}}});
@@ -149,7 +149,7 @@ TEST_F(PatchTest, ConsumerOptionalStringNullClears) {
   EXPECT_EQ(after["groups"], json({"g3"}));
 }
 
-TEST_F(PatchTest, PatchCanRename) {
+TEST_F(AdminPatchTest, PatchCanRename) {
   json s = mustCreate("/services", serviceBody(uniqueName("old-name")));
   ASSERT_TRUE(s.is_object());
   const std::string old_name = s["name"];
@@ -161,7 +161,7 @@ TEST_F(PatchTest, PatchCanRename) {
   EXPECT_TRUE(isProblem(admin().get("/services/" + old_name), 404));
 }
 
-TEST_F(PatchTest, InvalidResultIsRefusedAndChangesNothing) {
+TEST_F(AdminPatchTest, InvalidResultIsRefusedAndChangesNothing) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   const std::string item = "/services/" + s["name"].get<std::string>();
@@ -189,7 +189,7 @@ TEST_F(PatchTest, InvalidResultIsRefusedAndChangesNothing) {
   EXPECT_EQ(storedVersion(), v);
 }
 
-TEST_F(PatchTest, MergePatchContentTypeIsAccepted) {
+TEST_F(AdminPatchTest, MergePatchContentTypeIsAccepted) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   Response r =
@@ -199,7 +199,7 @@ TEST_F(PatchTest, MergePatchContentTypeIsAccepted) {
   EXPECT_EQ(r.json()["retries"], 0);
 }
 
-TEST_F(PatchTest, EmptyPatchKeepsTheEntity) {
+TEST_F(AdminPatchTest, EmptyPatchKeepsTheEntity) {
   json s = makeRichService();
   ASSERT_TRUE(s.is_object());
   Response r = admin().patch("/services/" + s["name"].get<std::string>(), json::object());

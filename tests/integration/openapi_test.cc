@@ -99,7 +99,7 @@ void collectRefs(const json& node, std::vector<std::string>& refs) {
   }
 }
 
-class OpenApiTest : public AdminSuiteTest {
+class AdminOpenApiTest : public AdminSuiteTest {
  protected:
   json document() {
     Response r = admin().get("/openapi.json");
@@ -111,7 +111,7 @@ class OpenApiTest : public AdminSuiteTest {
   }
 };
 
-TEST_F(OpenApiTest, IsOpenApi31) {
+TEST_F(AdminOpenApiTest, IsOpenApi31) {
   json doc = document();
   ASSERT_TRUE(doc["openapi"].is_string()) << doc["openapi"];
   EXPECT_TRUE(doc["openapi"].get<std::string>().starts_with("3.1")) << doc["openapi"];
@@ -122,7 +122,7 @@ TEST_F(OpenApiTest, IsOpenApi31) {
   EXPECT_EQ(doc, admin::openApiDocument());
 }
 
-TEST_F(OpenApiTest, DocumentsEveryOperationOfApiMd) {
+TEST_F(AdminOpenApiTest, DocumentsEveryOperationOfApiMd) {
   std::set<Operation> documented = documentedOperations(document());
   std::set<Operation> missing;
   for (const Operation& op : expectedOperations()) {
@@ -131,7 +131,7 @@ TEST_F(OpenApiTest, DocumentsEveryOperationOfApiMd) {
   EXPECT_TRUE(missing.empty()) << "not in /openapi.json:\n" << describe(missing);
 }
 
-TEST_F(OpenApiTest, EveryPathHasOperationsWithResponses) {
+TEST_F(AdminOpenApiTest, EveryPathHasOperationsWithResponses) {
   json doc = document();
   for (const auto& [path, item] : doc["paths"].items()) {
     int operations = 0;
@@ -151,7 +151,7 @@ TEST_F(OpenApiTest, EveryPathHasOperationsWithResponses) {
   }
 }
 
-TEST_F(OpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
+TEST_F(AdminOpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
   json doc = document();
   std::vector<std::string> refs;
   collectRefs(doc, refs);
@@ -172,7 +172,7 @@ TEST_F(OpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
   }
 }
 
-TEST_F(OpenApiTest, SecurityIsBearerEverywhereButHealth) {
+TEST_F(AdminOpenApiTest, SecurityIsBearerEverywhereButHealth) {
   json doc = document();
   const json& schemes = doc["components"]["securitySchemes"];
   ASSERT_TRUE(schemes.is_object() && !schemes.empty()) << doc["components"];
@@ -200,7 +200,7 @@ TEST_F(OpenApiTest, SecurityIsBearerEverywhereButHealth) {
 }
 
 // The documented parameters, headers and statuses that clients rely on.
-TEST_F(OpenApiTest, DocumentsParametersHeadersAndStatuses) {
+TEST_F(AdminOpenApiTest, DocumentsParametersHeadersAndStatuses) {
   json doc = document();
   // Parameter names of an operation, path-level ones included, with $refs followed.
   auto params = [&](const std::string& path, const std::string& method) {
@@ -260,7 +260,7 @@ TEST_F(OpenApiTest, DocumentsParametersHeadersAndStatuses) {
 // Asks the live server each documented operation. "No such route" (404 for an unknown path,
 // or 405) means the document promises something the server does not serve; any other answer
 // (400 for a bad body, 404 for a missing entity, ...) shows the route exists.
-TEST(OpenApiProbeTest, ServerAnswersEveryDocumentedOperation) {
+TEST(AdminOpenApiProbeTest, ServerAnswersEveryDocumentedOperation) {
   TurnpikeProcess tp;  // its own empty database: the probes include PUT /config and restore
   ASSERT_TRUE(tp.start());
   HttpClient admin = tp.adminClient();
@@ -316,7 +316,7 @@ TEST(OpenApiProbeTest, ServerAnswersEveryDocumentedOperation) {
 }
 
 // The strongest check, in-process: the dispatch table and the document are the same set.
-TEST(OpenApiRoutesTest, AdminApiRoutesAreExactlyTheDocumentedOperations) {
+TEST(AdminOpenApiRoutesTest, AdminApiRoutesAreExactlyTheDocumentedOperations) {
   std::set<Operation> routes;
   for (const admin::RouteSpec& spec : admin::AdminApi::routes()) {
     routes.insert({upper(spec.method), spec.path});
