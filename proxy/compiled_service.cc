@@ -2,23 +2,13 @@
 
 #include <algorithm>
 
+#include "proxy/host_pattern.h"
+
 namespace turnpike::proxy {
 
 namespace {
 
 char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool parsePort(std::string_view text, uint16_t& port) {
-  if (text.empty() || text.size() > 5) return false;
-  uint32_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (value == 0 || value > 65535) return false;
-  port = static_cast<uint16_t>(value);
-  return true;
-}
 
 bool validHostChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
@@ -77,7 +67,7 @@ model::Result<UpstreamTarget> UpstreamTarget::parse(const model::Target& target)
       if (port.empty()) return model::Error::invalid("malformed port in url");
     }
   }
-  if (!port.empty() && !parsePort(port, out.port)) {
+  if (!port.empty() && !parsePortNumber(port, out.port)) {
     return model::Error::invalid("port must be 1..65535");
   }
   if (host.empty()) return model::Error::invalid("url has no host");

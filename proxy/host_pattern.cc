@@ -33,18 +33,6 @@ bool splitHostPort(std::string_view text, std::string_view& name, std::string_vi
   return !port.empty();
 }
 
-bool parsePortNumber(std::string_view text, uint16_t& port) {
-  if (text.empty() || text.size() > 5) return false;
-  uint32_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (value == 0 || value > 65535) return false;
-  port = static_cast<uint16_t>(value);
-  return true;
-}
-
 bool validNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
          c == '[' || c == ']' || c == ':';
@@ -100,6 +88,18 @@ NormalizedHost::NormalizedHost(std::string_view raw) {
     length_ += port.size();
   }
   valid_ = true;
+}
+
+bool parsePortNumber(std::string_view text, uint16_t& port) {
+  if (text.empty() || text.size() > 5) return false;
+  uint32_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value == 0 || value > 65535) return false;
+  port = static_cast<uint16_t>(value);
+  return true;
 }
 
 bool hostMatches(const HostPattern& pattern, const NormalizedHost& host) {

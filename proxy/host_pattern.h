@@ -71,4 +71,7 @@ class NormalizedHost {
 // Reference semantics (slow path: explain, tests): does `pattern` match the request host?
 bool hostMatches(const HostPattern& pattern, const NormalizedHost& host);
 
+// Parses a decimal TCP port, 1..65535, digits only. Leaves `port` alone on failure.
+bool parsePortNumber(std::string_view text, uint16_t& port);
+
 }  // namespace turnpike::proxy
