@@ -1,0 +1,682 @@
+#include "proxy/client_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/access_log.h"
+#include "proxy/header_rewrite.h"
+#include "proxy/proxy_answer.h"
+#include "proxy/request_target.h"
+#include "proxy/router.h"
+#include "proxy/worker.h"
+
+namespace turnpike::proxy {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kInitialBuffer = 16 * 1024;
+constexpr std::size_t kChunkSize = 64 * 1024;  // DESIGN.md: smaller chunks made 1 MB relays slow
+constexpr std::size_t kMaxUpstreamHeaderBytes = 64 * 1024;
+constexpr std::size_t kLingerBytes = 256 * 1024;
+constexpr milliseconds kLingerTime{2000};
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+// What the session was doing when its deadline passed: decides 408 vs 504 vs a silent close.
+enum class Phase : uint8_t { kIdle, kHeaders, kClientIo, kConnect, kUpstream };
+
+bool isHttpParseError(const boost::system::error_code& ec) {
+  return &ec.category() == &http::make_error_code(http::error::bad_method).category();
+}
+
+class Session final : public Deadline {
+ public:
+  Session(Worker& worker, tcp::socket socket)
+      : worker_(worker), options_(worker.options()), client_(std::move(socket)) {
+    worker_.track(*this);
+    worker_.connectionOpened();
+    boost::system::error_code ec;
+    auto endpoint = client_.remote_endpoint(ec);
+    if (!ec) client_ip_ = endpoint.address().to_string();
+  }
+
+  ~Session() override {
+    unlink();
+    worker_.connectionClosed();
+  }
+
+  asio::awaitable<void> run();
+
+  void expire() override {
+    expired_ = true;
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+    if (upstream_) upstream_->socket.cancel(ignored);
+    if (resolver_) resolver_->cancel();
+  }
+
+ private:
+  enum class Sent : uint8_t { kOk, kClientFailed, kUpstreamFailed };
+
+  void arm(Phase phase, milliseconds timeout) {
+    phase_ = phase;
+    idle = phase == Phase::kIdle;
+    expired_ = false;
+    due = Clock::now() + timeout;
+  }
+  void disarm() { due = Clock::time_point::max(); }
+
+  asio::awaitable<bool> readRequestHeader();
+  asio::awaitable<bool> handle();
+  asio::awaitable<bool> exchange();
+  asio::awaitable<bool> answer(ProxyAnswer answer, bool keep_alive);
+  asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
+  asio::awaitable<boost::system::error_code> connect(const UpstreamTarget& target,
+                                                     milliseconds timeout);
+  asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue);
+  asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
+  asio::awaitable<void> lingeringClose();
+  void finish();
+  char* chunk();
+  // The current index of the target this request uses (the balancer may have been rebound to a
+  // newer snapshot while the request waited); nullopt when the target is gone.
+  std::optional<std::size_t> currentIndex() const {
+    if (balancer_->generation() == picked_generation_) return target_index_;
+    return balancer_->indexOf(target_url_);
+  }
+  void reportFailure() {
+    if (auto index = currentIndex()) balancer_->reportFailure(*index, Clock::now());
+  }
+  void reportSuccess() {
+    if (auto index = currentIndex()) balancer_->reportSuccess(*index);
+  }
+
+  Worker& worker_;
+  const ProxyOptions& options_;
+  tcp::socket client_;
+  std::string client_ip_;
+  beast::flat_buffer in_;
+  std::optional<RequestParser> request_;
+  std::optional<ResponseParser> response_;
+  std::unique_ptr<upstream::UpstreamConnection> upstream_;
+  std::optional<tcp::resolver> resolver_;
+  std::unique_ptr<char[]> chunk_;  // 64 KiB body relay buffer, made on first use
+  std::string wire_;               // the proxy's own answers
+  Phase phase_ = Phase::kIdle;
+  bool expired_ = false;
+  bool close_after_ = false;  // unread request bytes: the connection cannot be reused
+
+  // Per request; strings keep their capacity from one request to the next.
+  Clock::time_point started_;
+  std::chrono::system_clock::time_point wall_started_;
+  std::string request_id_;
+  std::string method_;
+  std::string host_;
+  std::string path_;
+  std::string query_;
+  std::string upstream_target_;
+  std::string target_url_;
+  SnapshotConstSharedPtr snapshot_;
+  const CompiledRoute* route_ = nullptr;
+  std::shared_ptr<upstream::ServiceBalancer> balancer_;
+  std::optional<std::size_t> target_index_;
+  uint64_t picked_generation_ = 0;
+  int status_ = 0;
+  uint64_t bytes_sent_ = 0;
+  microseconds upstream_duration_{0};
+  bool called_upstream_ = false;
+  bool head_ = false;
+  unsigned request_version_ = 11;
+};
+
+char* Session::chunk() {
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kChunkSize);
+  return chunk_.get();
+}
+
+asio::awaitable<void> Session::run() {
+  in_.reserve(kInitialBuffer);
+  try {
+    for (;;) {
+      if (!co_await readRequestHeader()) break;
+      const bool keep_alive = co_await handle();
+      finish();
+      if (!keep_alive || close_after_ || worker_.draining()) break;
+    }
+    co_await lingeringClose();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: connection from {} failed: {}", worker_.name(), client_ip_, e.what());
+  }
+  disarm();
+}
+
+// Reads the next request's headers. On a malformed, oversized or slow request it answers
+// 400/413/431/408 itself and returns false; on a clean close it returns false silently.
+asio::awaitable<bool> Session::readRequestHeader() {
+  if (in_.size() == 0) {
+    // Between requests: wait for the first byte under the idle timeout.
+    arm(Phase::kIdle, options_.idle_timeout);
+    auto [ec, n] = co_await client_.async_read_some(in_.prepare(kInitialBuffer), kTuple);
+    if (ec) co_return false;
+    in_.commit(n);
+  }
+  arm(Phase::kHeaders, options_.header_timeout);
+  RequestParser& parser = request_.emplace();
+  parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+  if (options_.max_body_bytes > 0) {
+    parser.body_limit(options_.max_body_bytes);
+  } else {
+    parser.body_limit(boost::none);
+  }
+  auto [ec, n] = co_await http::async_read_header(client_, in_, parser, kTuple);
+  if (!ec) co_return true;
+
+  // A request that never finished its headers: answer when there is something to say.
+  started_ = Clock::now();
+  wall_started_ = std::chrono::system_clock::now();
+  worker_.requestIds().next(request_id_);
+  method_.clear();
+  host_.clear();
+  path_.clear();
+  route_ = nullptr;
+  head_ = false;
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == asio::error::eof) {
+    co_return false;
+  }
+  ProxyAnswer problem;
+  std::string detail;
+  if (expired_) {
+    problem.status = 408;
+    problem.detail = "the request headers did not arrive in time";
+  } else if (ec == http::error::header_limit) {
+    problem.status = 431;
+    detail = "the request line and headers exceed " + std::to_string(options_.max_header_bytes) +
+             " bytes";
+    problem.detail = detail;
+  } else if (ec == http::error::body_limit) {
+    problem.status = 413;
+    detail = "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes";
+    problem.detail = detail;
+  } else if (isHttpParseError(ec)) {
+    problem.status = 400;
+    detail = "malformed request: " + ec.message();
+    problem.detail = detail;
+  } else {
+    co_return false;  // reset, cancelled: nobody to answer
+  }
+  close_after_ = true;
+  co_await answer(std::move(problem), false);
+  finish();
+  co_return false;
+}
+
+asio::awaitable<bool> Session::handle() {
+  started_ = Clock::now();
+  wall_started_ = std::chrono::system_clock::now();
+  status_ = 0;
+  bytes_sent_ = 0;
+  upstream_duration_ = microseconds(0);
+  called_upstream_ = false;
+  route_ = nullptr;
+  target_url_.clear();
+  balancer_.reset();
+  target_index_.reset();
+  co_return co_await exchange();
+}
+
+asio::awaitable<bool> Session::exchange() {
+  RequestParser& parser = *request_;
+  auto& request = parser.get();
+  head_ = request.method() == http::verb::head;
+  request_version_ = request.version();
+  method_.assign(request.method_string());
+  path_.clear();
+  host_.clear();
+  if (auto given = request["X-Request-Id"]; isAcceptableRequestId(given)) {
+    request_id_.assign(given);
+  } else {
+    worker_.requestIds().next(request_id_);
+  }
+  // Our own answers can keep the connection only when no request body is left unread.
+  const bool keep_alive = request.keep_alive() && !worker_.draining();
+  auto reusable = [&] { return keep_alive && parser.is_done(); };
+
+  const std::size_t host_count = request.count(http::field::host);
+  if (host_count > 1) {
+    co_return co_await answer(
+        {.status = 400, .detail = "the request has more than one Host header"}, false);
+  }
+  if (host_count == 0 && request.version() >= 11) {
+    co_return co_await answer({.status = 400, .detail = "HTTP/1.1 requests need a Host header"},
+                              false);
+  }
+  RequestTarget target;
+  RequestTargetError target_error;
+  if (!parseRequestTarget(request.target(), target, target_error)) {
+    co_return co_await answer({.status = 400, .detail = target_error.reason}, false);
+  }
+  if (target.authority.empty()) {
+    host_.assign(request[http::field::host]);
+  } else {
+    host_.assign(target.authority);
+  }
+  path_.assign(target.path);
+  query_.assign(target.query);
+
+  // Pin the snapshot for the whole request: a publish in the middle changes nothing for it.
+  snapshot_ = worker_.snapshot();
+  RouteMatch match = snapshot_->router().match(
+      RequestView{method_, host_, path_, HeaderView::ofFields(request.base())});
+  if (!match) {
+    std::string detail = "no route matches " + method_ + " " + path_;
+    co_return co_await answer({.status = 404, .detail = detail}, reusable());
+  }
+  route_ = match.route;
+  const CompiledService& service = *route_->service;
+  upstream_target_.clear();
+  appendUpstreamTarget(match, path_, query_, upstream_target_);
+
+  std::string hash_key;
+  switch (service.hash_on) {
+    case HashOn::kHeader:
+      hash_key.assign(request[service.hash_header]);
+      break;
+    case HashOn::kIp:
+    case HashOn::kConsumer:  // no consumers on this path yet: the client address stands in
+      hash_key = client_ip_;
+      break;
+    case HashOn::kNone:
+      break;
+  }
+
+  // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers.
+  const bool chunked = request.chunked();
+  const bool has_body = chunked || parser.content_length().value_or(0) > 0;
+  const bool expect_continue =
+      beast::iequals(request[http::field::expect], "100-continue") && request.version() >= 11;
+  removeHopByHop(request.base());
+  request.erase(http::field::expect);
+  request.target(upstream_target_);
+  request.version(11);
+  if (chunked) request.chunked(true);
+  setForwardingHeaders(
+      request.base(),
+      {.client_ip = client_ip_, .host = host_, .proto = "http", .request_id = request_id_});
+
+  balancer_ = worker_.balancer(service, snapshot_->version());
+  const bool retryable = isIdempotentMethod(method_) && !has_body;
+  uint64_t tried = 0;
+  int retries_left = service.retries;
+  bool stale_retry_left = true;
+  int failure_status = 0;
+  std::string failure_detail;
+
+  for (;;) {
+    target_index_ = balancer_->pick(hash_key, Clock::now(), tried);
+    if (!target_index_) {
+      if (failure_status != 0) {
+        co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
+      }
+      std::string detail = "no healthy target for service " + service.name();
+      co_return co_await answer({.status = 503, .detail = detail}, reusable());
+    }
+    const std::size_t index = *target_index_;
+    picked_generation_ = balancer_->generation();
+    const UpstreamTarget target_def = balancer_->target(index);  // a copy: see currentIndex()
+    if (index < 64) tried |= uint64_t{1} << index;
+    target_url_ = target_def.url;
+
+    upstream_ = worker_.pool().take(target_def.url);
+    const bool reused = upstream_ != nullptr;
+    if (reused && !retryable && upstream::ConnectionPool::isClosedByPeer(*upstream_)) {
+      upstream_.reset();
+    }
+    called_upstream_ = true;
+    const auto upstream_started = Clock::now();
+    if (!upstream_) {
+      boost::system::error_code ec = co_await connect(target_def, service.connect_timeout);
+      if (ec) {
+        reportFailure();
+        failure_status = expired_ ? 504 : 502;
+        failure_detail = (expired_ ? "connecting to " + target_def.url + " timed out"
+                                   : "cannot connect to " + target_def.url + ": " + ec.message());
+        upstream_.reset();
+        if (retries_left-- > 0) continue;
+        co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
+      }
+    }
+    if (route_->preserveHost() && !host_.empty()) {
+      request.set(http::field::host, host_);
+    } else {
+      request.set(http::field::host, target_def.authority);
+    }
+
+    balancer_->onRequestStart(index);
+    struct InFlight {
+      Session& session;
+      ~InFlight() {
+        if (auto current = session.currentIndex()) session.balancer_->onRequestEnd(*current);
+      }
+    } in_flight{*this};
+
+    Sent sent = co_await sendRequest(service.read_timeout, expect_continue);
+    if (sent == Sent::kClientFailed) {
+      upstream_.reset();
+      co_return false;  // the client went away or broke its body; status_ says how
+    }
+    if (sent == Sent::kUpstreamFailed) {
+      const bool timed_out = expired_;
+      upstream_.reset();
+      if (reused && retryable && stale_retry_left && !timed_out) {
+        stale_retry_left = false;  // a stale pooled connection: once more on a fresh one
+        tried &= ~(index < 64 ? uint64_t{1} << index : 0);
+        continue;
+      }
+      reportFailure();
+      co_return co_await answerFromUpstreamError(
+          timed_out ? 504 : 502, timed_out
+                                     ? "sending the request to " + target_url_ + " timed out"
+                                     : "the upstream " + target_url_ + " closed the connection");
+    }
+
+    // The response headers (1xx interim responses are skipped: Expect was not forwarded).
+    boost::system::error_code ec;
+    for (;;) {
+      ResponseParser& response = response_.emplace();
+      response.header_limit(kMaxUpstreamHeaderBytes);
+      response.body_limit(boost::none);
+      if (head_) response.skip(true);
+      arm(Phase::kUpstream, service.read_timeout);
+      auto [read_ec, n] =
+          co_await http::async_read_header(upstream_->socket, upstream_->buffer, response, kTuple);
+      ec = read_ec;
+      if (ec || response.get().result_int() / 100 != 1 || response.get().result_int() == 101) {
+        break;
+      }
+    }
+    if (ec) {
+      const bool timed_out = expired_;
+      const bool nothing_received = !response_->got_some() && upstream_->buffer.size() == 0;
+      upstream_.reset();
+      if (reused && nothing_received && retryable && stale_retry_left && !timed_out) {
+        stale_retry_left = false;
+        tried &= ~(index < 64 ? uint64_t{1} << index : 0);
+        continue;
+      }
+      reportFailure();
+      if (timed_out) {
+        co_return co_await answerFromUpstreamError(
+            504, "the upstream " + target_url_ + " did not answer within " +
+                     std::to_string(service.read_timeout.count()) + " ms");
+      }
+      co_return co_await answerFromUpstreamError(
+          502, "the upstream " + target_url_ + " sent no valid response: " + ec.message());
+    }
+    upstream_duration_ = duration_cast<microseconds>(Clock::now() - upstream_started);
+    reportSuccess();
+    co_return co_await relayResponse(keep_alive, service.read_timeout);
+  }
+}
+
+asio::awaitable<boost::system::error_code> Session::connect(const UpstreamTarget& target,
+                                                            milliseconds timeout) {
+  upstream_ = std::make_unique<upstream::UpstreamConnection>(client_.get_executor());
+  upstream_->key = target.url;
+  upstream_->buffer.reserve(kInitialBuffer);
+  arm(Phase::kConnect, timeout);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(target.host, ec);
+  if (!ec) {
+    auto [connect_ec] =
+        co_await upstream_->socket.async_connect(tcp::endpoint(address, target.port), kTuple);
+    ec = connect_ec;
+  } else {
+    resolver_.emplace(client_.get_executor());
+    auto [resolve_ec, endpoints] =
+        co_await resolver_->async_resolve(target.host, std::to_string(target.port), kTuple);
+    ec = resolve_ec;
+    if (!ec) {
+      auto [connect_ec, endpoint] =
+          co_await asio::async_connect(upstream_->socket, endpoints, kTuple);
+      ec = connect_ec;
+    }
+    resolver_.reset();
+  }
+  if (!ec) {
+    boost::system::error_code ignored;
+    upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  }
+  co_return ec;
+}
+
+asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeout,
+                                                    bool expect_continue) {
+  RequestParser& parser = *request_;
+  auto& request = parser.get();
+  http::request_serializer<http::buffer_body> serializer{request};
+  bool continue_sent = false;
+  for (;;) {
+    if (!parser.is_done()) {
+      if (expect_continue && !continue_sent && in_.size() == 0) {
+        // The client waits for our go-ahead before it sends the body.
+        continue_sent = true;
+        arm(Phase::kClientIo, options_.client_io_timeout);
+        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kTuple);
+        if (ec) co_return Sent::kClientFailed;
+      }
+      request.body().data = chunk();
+      request.body().size = kChunkSize;
+      arm(Phase::kClientIo, options_.client_io_timeout);
+      auto [ec, n] = co_await http::async_read(client_, in_, parser, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        close_after_ = true;
+        if (expired_) {
+          co_await answer({.status = 408, .detail = "the request body did not arrive in time"},
+                          false);
+        } else if (ec == http::error::body_limit) {
+          std::string detail =
+              "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes";
+          co_await answer({.status = 413, .detail = detail}, false);
+        } else if (isHttpParseError(ec) && ec != http::error::partial_message) {
+          std::string detail = "malformed request body: " + ec.message();
+          co_await answer({.status = 400, .detail = detail}, false);
+        } else {
+          status_ = 499;  // the client closed the connection (nginx's convention)
+        }
+        co_return Sent::kClientFailed;
+      }
+      request.body().size = kChunkSize - request.body().size;
+      request.body().data = chunk();
+      request.body().more = !parser.is_done();
+    } else {
+      request.body().data = nullptr;
+      request.body().size = 0;
+      request.body().more = false;
+    }
+    arm(Phase::kUpstream, upstream_timeout);
+    auto [ec, n] = co_await http::async_write(upstream_->socket, serializer, kTuple);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return Sent::kUpstreamFailed;
+    if (serializer.is_done()) co_return Sent::kOk;
+  }
+}
+
+asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstream_timeout) {
+  ResponseParser& parser = *response_;
+  auto& response = parser.get();
+  status_ = static_cast<int>(response.result_int());
+  const bool chunked = response.chunked();
+  const bool has_length = parser.content_length().has_value();
+  const bool upstream_keep_alive = response.keep_alive();
+  const bool no_body = head_ || status_ == 204 || status_ == 304 || status_ / 100 == 1;
+  const bool until_eof = !no_body && !chunked && !has_length;
+
+  removeHopByHop(response.base());
+  response.version(11);
+  if (chunked || until_eof) {
+    if (request_version_ >= 11) {
+      response.chunked(true);
+    } else if (!no_body) {
+      keep_alive = false;  // an HTTP/1.0 client reads the body until the connection closes
+    }
+  }
+  if (response.find("X-Request-Id") == response.end()) {
+    response.set("X-Request-Id", request_id_);
+  }
+  response.keep_alive(keep_alive);
+  if (keep_alive && request_version_ < 11) response.set(http::field::connection, "keep-alive");
+
+  http::response_serializer<http::buffer_body> serializer{response};
+  if (no_body) {
+    arm(Phase::kClientIo, options_.client_io_timeout);
+    serializer.split(true);
+    auto [ec, n] = co_await http::async_write_header(client_, serializer, kTuple);
+    if (ec) {
+      upstream_.reset();
+      co_return false;
+    }
+  } else {
+    for (;;) {
+      if (!parser.is_done()) {
+        response.body().data = chunk();
+        response.body().size = kChunkSize;
+        arm(Phase::kUpstream, upstream_timeout);
+        auto [ec, n] =
+            co_await http::async_read(upstream_->socket, upstream_->buffer, parser, kTuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          // Headers are out: all we can do is cut the client off so it sees a short body.
+          spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(),
+                       target_url_, ec.message());
+          upstream_.reset();
+          co_return false;
+        }
+        response.body().size = kChunkSize - response.body().size;
+        response.body().data = chunk();
+        response.body().more = !parser.is_done();
+      } else {
+        response.body().data = nullptr;
+        response.body().size = 0;
+        response.body().more = false;
+      }
+      const std::size_t piece = response.body().size;
+      arm(Phase::kClientIo, options_.client_io_timeout);
+      auto [ec, n] = co_await http::async_write(client_, serializer, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        upstream_.reset();
+        co_return false;
+      }
+      bytes_sent_ += piece;
+      if (serializer.is_done()) break;
+    }
+  }
+  disarm();
+  if (parser.is_done() && upstream_keep_alive && !until_eof && upstream_->buffer.size() == 0) {
+    ++upstream_->requests;
+    worker_.pool().put(std::move(upstream_), Clock::now());
+  } else {
+    upstream_.reset();
+  }
+  co_return keep_alive;
+}
+
+asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {
+  status_ = problem.status;
+  wire_.clear();
+  renderProblem(problem, request_id_, keep_alive, head_, wire_);
+  arm(Phase::kClientIo, options_.client_io_timeout);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(wire_), kTuple);
+  bytes_sent_ = n;
+  if (!keep_alive) close_after_ = true;
+  co_return !ec && keep_alive;
+}
+
+asio::awaitable<bool> Session::answerFromUpstreamError(int status, std::string detail) {
+  // The request body may be half-consumed: the connection cannot carry another request.
+  const bool keep_alive =
+      request_->is_done() && request_->get().keep_alive() && !worker_.draining();
+  co_return co_await answer({.status = status, .detail = detail}, keep_alive);
+}
+
+asio::awaitable<void> Session::lingeringClose() {
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  // Read what the client still sends (an unread body) for a moment, so that closing does not
+  // reset the connection before our last answer reached it.
+  arm(Phase::kClientIo, kLingerTime);
+  std::size_t drained = 0;
+  while (drained < kLingerBytes) {
+    in_.clear();
+    auto [read_ec, n] = co_await client_.async_read_some(in_.prepare(kInitialBuffer), kTuple);
+    if (read_ec) break;
+    drained += n;
+  }
+  disarm();
+  client_.close(ec);
+}
+
+void Session::finish() {
+  if (status_ == 0) return;
+  const auto total = duration_cast<microseconds>(Clock::now() - started_);
+  std::string_view route = route_ ? std::string_view(route_->displayName()) : std::string_view();
+  worker_.metrics().record(route, status_, total, upstream_duration_, called_upstream_);
+  if (options_.access_log) {
+    std::string& line = worker_.logLine();
+    line.clear();
+    appendAccessLogLine({.time = wall_started_,
+                         .request_id = request_id_,
+                         .client_ip = client_ip_,
+                         .method = method_,
+                         .host = host_,
+                         .path = path_,
+                         .route = route,
+                         .consumer = {},
+                         .status = status_,
+                         .bytes_sent = bytes_sent_,
+                         .duration = total,
+                         .upstream_duration = upstream_duration_,
+                         .target = target_url_},
+                        line);
+    options_.access_log->info(line);
+  }
+  status_ = 0;
+  snapshot_.reset();
+  balancer_.reset();
+}
+
+}  // namespace
+
+asio::awaitable<void> serveConnection(Worker& worker, tcp::socket socket) {
+  Session session(worker, std::move(socket));
+  co_await session.run();
+}
+
+}  // namespace turnpike::proxy

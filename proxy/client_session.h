@@ -1,0 +1,35 @@
+// ClientSession: one client connection on one worker, from accept to close.
+//
+// Per request (HTTP/1.1, keep-alive by default, pipelined requests answered in order because
+// they are read one after the other from the same buffer):
+//   read headers (limits: 431, 413; timeout: 408) -> check the target and Host (400) -> pin the
+//   snapshot -> match a route (404) -> pick a target (503 when none is usable) -> take a pooled
+//   connection or connect (connect_timeout_ms) -> stream the request (answering
+//   `Expect: 100-continue` ourselves) -> read the response headers (read_timeout_ms: 504;
+//   refused/reset/garbage: 502) -> stream the response back -> return the connection to the pool
+//   when both sides allow it -> access log line and metrics.
+//
+// Bodies stream through a fixed 64 KiB chunk in both directions (Beast buffer_body), so memory
+// per connection is bounded whatever the body size.
+//
+// Retries: a connect failure moves to another target (up to the service's `retries`; nothing was
+// sent, so any method may retry). A pooled connection that fails before any response byte is
+// retried once on a fresh connection, for idempotent requests without a body; a request that
+// cannot be retried is only sent on a pooled connection that passes the peer-closed check.
+// Once response bytes reached the client an upstream failure can only close the client
+// connection.
+//
+// THREAD: runs on its worker's thread only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace turnpike::proxy {
+
+class Worker;
+
+// Serves `socket` until it closes. Spawned by the worker for each accepted connection.
+boost::asio::awaitable<void> serveConnection(Worker& worker, boost::asio::ip::tcp::socket socket);
+
+}  // namespace turnpike::proxy

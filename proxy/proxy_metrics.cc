@@ -1,0 +1,138 @@
+#include "proxy/proxy_metrics.h"
+
+#include <algorithm>
+#include <boost/container_hash/hash.hpp>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "proxy/proxy_answer.h"
+
+namespace turnpike::proxy {
+
+std::size_t ProxyMetrics::StringHash::operator()(std::string_view text) const {
+  return boost::hash_range(text.begin(), text.end());
+}
+
+void LatencyHistogram::observe(std::chrono::microseconds value) {
+  const double seconds = static_cast<double>(value.count()) / 1e6;
+  auto bound = std::lower_bound(kBounds.begin(), kBounds.end(), seconds);
+  if (bound != kBounds.end()) ++buckets[static_cast<std::size_t>(bound - kBounds.begin())];
+  ++count;
+  sum += seconds;
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& other) {
+  for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += other.buckets[i];
+  count += other.count;
+  sum += other.sum;
+}
+
+void ProxyMetrics::record(std::string_view route, int status, std::chrono::microseconds total,
+                          std::chrono::microseconds upstream, bool called_upstream) {
+  auto it = routes_.find(route);
+  if (it == routes_.end()) it = routes_.try_emplace(std::string(route)).first;
+  RouteStats& stats = it->second;
+  ++stats.by_status[status];
+  stats.duration.observe(total);
+  if (called_upstream) stats.upstream.observe(upstream);
+}
+
+void ProxyMetrics::merge(const ProxyMetrics& other) {
+  for (const auto& [route, stats] : other.routes_) {
+    RouteStats& mine = routes_[route];
+    for (const auto& [status, count] : stats.by_status) mine.by_status[status] += count;
+    mine.duration.merge(stats.duration);
+    mine.upstream.merge(stats.upstream);
+  }
+}
+
+uint64_t ProxyMetrics::totalRequests() const {
+  uint64_t total = 0;
+  for (const auto& [route, stats] : routes_) total += stats.duration.count;
+  return total;
+}
+
+namespace {
+
+void appendLabel(std::string_view value, std::string& out) {
+  // Prometheus label values escape backslash, quote and newline, like JSON strings.
+  appendJsonEscaped(value, out);
+}
+
+void renderHistogram(std::string_view name, std::string_view route, const LatencyHistogram& h,
+                     std::string& out) {
+  uint64_t cumulative = 0;
+  char number[32];
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    cumulative += h.buckets[i];
+    std::snprintf(number, sizeof number, "%g", LatencyHistogram::kBounds[i]);
+    out += name;
+    out += "_bucket{route=\"";
+    appendLabel(route, out);
+    out += "\",le=\"";
+    out += number;
+    out += "\"} ";
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  out += name;
+  out += "_bucket{route=\"";
+  appendLabel(route, out);
+  out += "\",le=\"+Inf\"} ";
+  out += std::to_string(h.count);
+  out += '\n';
+  std::snprintf(number, sizeof number, "%.6f", h.sum);
+  out += name;
+  out += "_sum{route=\"";
+  appendLabel(route, out);
+  out += "\"} ";
+  out += number;
+  out += '\n';
+  out += name;
+  out += "_count{route=\"";
+  appendLabel(route, out);
+  out += "\"} ";
+  out += std::to_string(h.count);
+  out += '\n';
+}
+
+}  // namespace
+
+void ProxyMetrics::render(std::string& out) const {
+  // Sorted output: stable for people and for tests.
+  std::map<std::string_view, const RouteStats*> sorted;
+  for (const auto& [route, stats] : routes_) sorted.emplace(route, &stats);
+
+  out +=
+      "# HELP turnpike_http_requests_total Requests answered by the proxy, by route and status.\n";
+  out += "# TYPE turnpike_http_requests_total counter\n";
+  for (const auto& [route, stats] : sorted) {
+    std::map<int, uint64_t> statuses(stats->by_status.begin(), stats->by_status.end());
+    for (const auto& [status, count] : statuses) {
+      out += "turnpike_http_requests_total{route=\"";
+      appendLabel(route, out);
+      out += "\",status=\"";
+      out += std::to_string(status);
+      out += "\"} ";
+      out += std::to_string(count);
+      out += '\n';
+    }
+  }
+  out +=
+      "# HELP turnpike_request_duration_seconds Time from request headers to the last byte sent.\n";
+  out += "# TYPE turnpike_request_duration_seconds histogram\n";
+  for (const auto& [route, stats] : sorted) {
+    renderHistogram("turnpike_request_duration_seconds", route, stats->duration, out);
+  }
+  out +=
+      "# HELP turnpike_upstream_duration_seconds Time from connecting upstream to its response "
+      "headers.\n";
+  out += "# TYPE turnpike_upstream_duration_seconds histogram\n";
+  for (const auto& [route, stats] : sorted) {
+    if (stats->upstream.count == 0) continue;
+    renderHistogram("turnpike_upstream_duration_seconds", route, stats->upstream, out);
+  }
+}
+
+}  // namespace turnpike::proxy

@@ -1,0 +1,38 @@
+// ProxyOptions: how the data plane listens and what it tolerates from clients and upstreams.
+// Filled by app/ from the command line (`turnpike serve --help` lists the flags).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace turnpike::proxy {
+
+struct ProxyOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8000;  // 0: any free port (ProxyServer::port() tells which)
+  int workers = 1;       // threads, each with its own io_context and SO_REUSEPORT acceptor
+
+  // Client side.
+  std::size_t max_header_bytes = 32 * 1024;             // request line + headers; over: 431
+  uint64_t max_body_bytes = 1024ull * 1024 * 1024;      // request body; over: 413; 0: no limit
+  std::chrono::milliseconds header_timeout{10'000};     // first byte to end of headers: 408
+  std::chrono::milliseconds idle_timeout{60'000};       // keep-alive wait between requests
+  std::chrono::milliseconds client_io_timeout{60'000};  // a stalled body read or write
+  std::chrono::milliseconds drain_timeout{10'000};      // in-flight requests on shutdown
+
+  // Upstream side (per worker, per target).
+  std::size_t max_idle_upstream = 128;  // idle keep-alive connections kept
+  std::chrono::milliseconds upstream_idle_timeout{30'000};
+
+  // One JSON line per request; null: no access log.
+  std::shared_ptr<spdlog::logger> access_log;
+};
+
+}  // namespace turnpike::proxy

@@ -1,0 +1,188 @@
+#include "proxy/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/container_hash/hash.hpp>
+
+#include "proxy/client_session.h"
+
+namespace turnpike::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::chrono::milliseconds kSweepInterval{100};
+constexpr int kPoolSweepEvery = 10;  // sweeps: idle upstream connections are checked each second
+
+}  // namespace
+
+std::size_t Worker::StringHash::operator()(std::string_view text) const {
+  return boost::hash_range(text.begin(), text.end());
+}
+
+Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registry)
+    : index_(index),
+      name_("worker-" + std::to_string(index)),
+      options_(options),
+      context_(1),
+      acceptor_(context_),
+      sweep_timer_(context_),
+      cache_(registry, name_),
+      pool_(options.max_idle_upstream, options.upstream_idle_timeout) {}
+
+Worker::~Worker() {
+  stop();
+  join();
+}
+
+model::Status Worker::listen(const tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    int one = 1;
+    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return model::Error::internal("cannot listen on " + endpoint.address().to_string() + ":" +
+                                  std::to_string(endpoint.port()) + ": " + ec.message());
+  }
+  return model::Ok{};
+}
+
+uint16_t Worker::port() const {
+  boost::system::error_code ec;
+  auto endpoint = acceptor_.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+void Worker::start() {
+  accept();
+  sweep();
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        context_.run();
+        return;
+      } catch (const std::exception& e) {
+        // Sessions catch their own errors; anything here is a bug worth a loud line, not a crash.
+        spdlog::error("{}: unexpected exception: {}", name_, e.what());
+      }
+    }
+  });
+}
+
+void Worker::beginDrain() {
+  post([this] {
+    draining_.store(true, std::memory_order_relaxed);
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    // Sessions waiting for a next request close now; the others after their current response.
+    auto now = Clock::now();
+    for (Deadline& deadline : deadlines_) {
+      if (deadline.idle) deadline.due = now;
+    }
+    sweep_timer_.cancel();
+  });
+}
+
+void Worker::stop() { context_.stop(); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post(std::function<void()> task) { asio::post(context_, std::move(task)); }
+
+std::shared_ptr<upstream::ServiceBalancer> Worker::balancer(const CompiledService& service,
+                                                            int64_t version) {
+  if (version > balancers_version_) {
+    // A newer snapshot: forget balancers of services it no longer has.
+    balancers_version_ = version;
+    const SnapshotConstSharedPtr& current = cache_.current();
+    if (current->version() == version) {
+      boost::unordered::erase_if(balancers_, [&](const auto& entry) {
+        return current->findService(entry.first) == nullptr;
+      });
+    }
+  }
+  auto it = balancers_.find(std::string_view(service.id()));
+  if (it == balancers_.end()) {
+    it = balancers_.try_emplace(service.id()).first;
+    it->second.balancer = std::make_shared<upstream::ServiceBalancer>(service);
+    if (auto down = active_down_.find(std::string_view(service.id())); down != active_down_.end()) {
+      for (const std::string& url : down->second) it->second.balancer->setActiveHealth(url, false);
+    }
+  } else if (it->second.bound != &service || it->second.version != version) {
+    it->second.balancer->update(service);
+  }
+  it->second.bound = &service;
+  it->second.version = version;
+  return it->second.balancer;
+}
+
+void Worker::setActiveHealth(const std::string& service_id, const std::string& url, bool healthy) {
+  auto down = active_down_.find(std::string_view(service_id));
+  if (healthy) {
+    if (down != active_down_.end()) {
+      std::erase(down->second, url);
+      if (down->second.empty()) active_down_.erase(down);
+    }
+  } else {
+    if (down == active_down_.end()) down = active_down_.try_emplace(service_id).first;
+    if (std::find(down->second.begin(), down->second.end(), url) == down->second.end()) {
+      down->second.push_back(url);
+    }
+  }
+  if (auto it = balancers_.find(std::string_view(service_id)); it != balancers_.end()) {
+    it->second.balancer->setActiveHealth(url, healthy);
+  }
+}
+
+void Worker::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // EMFILE and friends: log, breathe, and keep accepting.
+      spdlog::warn("{}: accept failed: {}", name_, ec.message());
+      auto pause = std::make_shared<asio::steady_timer>(context_, std::chrono::milliseconds(50));
+      pause->async_wait([this, pause](boost::system::error_code) { accept(); });
+      return;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    asio::co_spawn(context_, serveConnection(*this, std::move(socket)), asio::detached);
+    accept();
+  });
+}
+
+void Worker::sweep() {
+  sweep_timer_.expires_after(kSweepInterval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    const auto now = Clock::now();
+    // expire() may unlink other deadlines (a session ending); collect first.
+    std::vector<Deadline*> due;
+    for (Deadline& deadline : deadlines_) {
+      if (deadline.due <= now) due.push_back(&deadline);
+    }
+    for (Deadline* deadline : due) {
+      deadline->due = Clock::time_point::max();
+      deadline->expire();
+    }
+    if (++sweeps_ % kPoolSweepEvery == 0) pool_.sweep(now);
+    if (ec == asio::error::operation_aborted && !draining()) return;  // stop()
+    sweep();
+  });
+}
+
+}  // namespace turnpike::proxy

@@ -1,0 +1,144 @@
+// Worker: one proxy thread. It owns an io_context, an SO_REUSEPORT acceptor on the proxy port,
+// its SnapshotCache, its upstream connection pool, its balancers and its metrics. A connection
+// is accepted, served and closed on one worker; nothing a worker owns is touched by another
+// thread except through post() (DESIGN.md: "no lock on the request path").
+//
+//   Worker w(0, options, registry);
+//   w.listen(endpoint);       // on the control thread, before start()
+//   w.start();                // spawns the thread
+//   w.post([&] { ... });      // run something on the worker's thread
+//   w.beginDrain(); ...; w.stop(); w.join();
+//
+// Timeouts: every ClientSession registers a deadline with its worker; a 100 ms sweep cancels
+// the sockets of sessions whose deadline passed (cheaper than a timer per I/O operation: no timer
+// syscalls on the request path; timeouts fire within ~100 ms of their due time).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "model/result.h"
+#include "proxy/proxy_metrics.h"
+#include "proxy/proxy_options.h"
+#include "proxy/request_id.h"
+#include "proxy/snapshot_registry.h"
+#include "proxy/upstream/connection_pool.h"
+#include "proxy/upstream/service_balancer.h"
+
+namespace turnpike::proxy {
+
+// What a session exposes to its worker's deadline sweep. Lives inside the session.
+class Deadline : public boost::intrusive::list_base_hook<
+                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  virtual ~Deadline() = default;
+  // Called by the sweep on the worker thread when `due` has passed.
+  virtual void expire() = 0;
+  Clock::time_point due = Clock::time_point::max();
+  bool idle = false;  // waiting for the next request: closed at once when the worker drains
+};
+
+class Worker {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Worker(int index, const ProxyOptions& options, SnapshotRegistry& registry);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens the acceptor (SO_REUSEPORT, so every worker can listen on the same port). Control
+  // thread, before start().
+  model::Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  uint16_t port() const;
+
+  void start();
+  // Stops accepting; sessions finish their current request and close (keep-alive ends).
+  void beginDrain();
+  // Stops the io_context: every remaining connection is dropped.
+  void stop();
+  void join();
+
+  // Runs `task` on the worker's thread.
+  void post(std::function<void()> task);
+
+  // An active health check's verdict on `url` of service `service_id` (worker thread: post it).
+  // Kept for balancers made later.
+  void setActiveHealth(const std::string& service_id, const std::string& url, bool healthy);
+
+  // The number of client connections open now (any thread; for drain and /status).
+  int openConnections() const { return open_connections_.load(std::memory_order_relaxed); }
+
+  // --- for ClientSession, on the worker's thread only ---
+  int index() const { return index_; }
+  const std::string& name() const { return name_; }
+  const ProxyOptions& options() const { return options_; }
+  boost::asio::io_context& context() { return context_; }
+  const SnapshotConstSharedPtr& snapshot() { return cache_.current(); }
+  upstream::ConnectionPool& pool() { return pool_; }
+  // The balancer of `service` (made or rebound on first use for this snapshot).
+  // Shared so that a request keeps it even if a newer snapshot drops the service meanwhile.
+  std::shared_ptr<upstream::ServiceBalancer> balancer(const CompiledService& service,
+                                                      int64_t version);
+  ProxyMetrics& metrics() { return metrics_; }
+  RequestIdGenerator& requestIds() { return request_ids_; }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  void track(Deadline& deadline) { deadlines_.push_back(deadline); }
+  void connectionOpened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
+  void connectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  // A scratch buffer for access log lines.
+  std::string& logLine() { return log_line_; }
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const;
+  };
+  struct StringEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  };
+  struct BalancerSlot {
+    std::shared_ptr<upstream::ServiceBalancer> balancer;
+    const CompiledService* bound = nullptr;
+    int64_t version = -1;
+  };
+
+  void accept();
+  void sweep();
+
+  const int index_;
+  const std::string name_;
+  const ProxyOptions& options_;
+  boost::asio::io_context context_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer sweep_timer_;
+  SnapshotCache cache_;
+  upstream::ConnectionPool pool_;
+  boost::unordered_flat_map<std::string, BalancerSlot, StringHash, StringEqual> balancers_;
+  int64_t balancers_version_ = -1;
+  // Targets the active health checker marked down: service id -> urls.
+  boost::unordered_flat_map<std::string, std::vector<std::string>, StringHash, StringEqual>
+      active_down_;  // snapshot version the balancer map was pruned for
+  ProxyMetrics metrics_;
+  RequestIdGenerator request_ids_;
+  boost::intrusive::list<Deadline, boost::intrusive::constant_time_size<false>> deadlines_;
+  std::string log_line_;
+  uint64_t sweeps_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> open_connections_{0};
+  std::thread thread_;
+};
+
+}  // namespace turnpike::proxy
