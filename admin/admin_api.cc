@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
 #include <string_view>
 #include <utility>
 
 #include "admin/config_handlers.h"
 #include "admin/entity_handlers.h"
 #include "admin/handler_support.h"
+#include "admin/match_handlers.h"
 #include "admin/problem.h"
 #include "admin/request_metrics.h"
 #include "admin/status_handlers.h"
@@ -74,6 +77,7 @@ const std::vector<RouteEntry>& routeTable() {
     t.push_back(makeRoute("GET", "/consumers/{consumer}/keys/{key_id}", &getKey));
     t.push_back(makeRoute("DELETE", "/consumers/{consumer}/keys/{key_id}", &deleteKey));
     t.push_back(makeRoute("GET", "/health", &getHealth, /*needs_auth=*/false));
+    t.push_back(makeRoute("GET", "/routes/match", &getRouteMatch));
     t.push_back(makeRoute("GET", "/status", &getStatus));
     t.push_back(makeRoute("GET", "/config", &getConfig));
     t.push_back(makeRoute("PUT", "/config", &putConfig));
@@ -119,34 +123,37 @@ struct RouteMatch {
   const RouteEntry* route = nullptr;      // the entry for this method and path
   const RouteEntry* template_ = nullptr;  // the most specific path that matched, any method
   std::vector<std::string> params;
+  std::string allow;  // the methods of every template that matched, for 405's Allow
 };
 
+// The most specific template that serves the method wins; only when no template serves it is
+// the answer 405. So GET /routes/match explains a match while PUT /routes/match still replaces
+// a route named "match" (which GET must address by id).
 RouteMatch findRoute(const std::string& method, const std::string& path) {
   RouteMatch match;
   std::vector<std::string> segments = splitPath(path);
   std::vector<std::string> params;
+  std::vector<std::string> allowed;
   for (const RouteEntry& entry : routeTable()) {
     if (!matches(entry, segments, &params)) continue;
     if (match.template_ == nullptr || moreSpecific(entry, *match.template_)) {
       match.template_ = &entry;
-      match.route = nullptr;
     }
-    if (entry.spec.path == match.template_->spec.path && entry.spec.method == method) {
+    if (std::find(allowed.begin(), allowed.end(), entry.spec.method) == allowed.end()) {
+      allowed.push_back(entry.spec.method);
+    }
+    if (entry.spec.method == method &&
+        (match.route == nullptr || moreSpecific(entry, *match.route))) {
       match.route = &entry;
       match.params = params;
     }
   }
-  return match;
-}
-
-std::string allowedMethods(const std::string& path_template) {
-  std::string allow;
-  for (const RouteEntry& entry : routeTable()) {
-    if (entry.spec.path != path_template) continue;
-    if (!allow.empty()) allow += ", ";
-    allow += entry.spec.method;
+  if (match.route != nullptr) match.template_ = match.route;
+  for (const std::string& m : allowed) {
+    if (!match.allow.empty()) match.allow += ", ";
+    match.allow += m;
   }
-  return allow;
+  return match;
 }
 
 // The request path as it may appear in a log line: control characters (a decoded %0A) escaped.
@@ -238,7 +245,7 @@ HttpResponse AdminApi::dispatch(const HttpRequest& request) const {
   if (match.route == nullptr) {
     HttpResponse response =
         problem(405, request.method + " is not allowed on " + match.template_->spec.path);
-    response.setHeader("Allow", allowedMethods(match.template_->spec.path));
+    response.setHeader("Allow", match.allow);
     return response;
   }
   if (request.body.size() > kMaxBodyBytes) {
@@ -246,9 +253,20 @@ HttpResponse AdminApi::dispatch(const HttpRequest& request) const {
                             " bytes; the limit is 1 MiB (1048576 bytes)");
   }
 
+  // Every route but GET writes. The wait is parsed before the write, so that a bad parameter
+  // changes nothing.
+  std::optional<ProxyWait> wait;
+  if (match.route->spec.method != "GET") {
+    auto parsed = proxyWaitOf(request);
+    if (!parsed) return problem(parsed.error());
+    wait = *parsed;
+  }
+
   ApiContext ctx{store_, hooks_, *metrics_, started_};
   Call call{ctx, request, std::move(match.params), actorOf(request)};
-  return match.route->handler(call);
+  HttpResponse response = match.route->handler(call);
+  if (wait) response = awaitProxy(call, *wait, std::move(response));
+  return response;
 }
 
 }  // namespace turnpike::admin

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <ctime>
 
+#include "admin/admin_api.h"
 #include "admin/problem.h"
 
 namespace turnpike::admin {
@@ -130,6 +131,51 @@ model::Result<bool> flagOf(const HttpRequest& request, const std::string& name) 
   if (value == nullptr || *value == "false" || *value == "0") return false;
   if (value->empty() || *value == "true" || *value == "1") return true;
   return model::Error::invalidField(name, "must be true or false");
+}
+
+model::Result<ProxyWait> proxyWaitOf(const HttpRequest& request) {
+  ProxyWait wait;
+  auto enabled = flagOf(request, "wait_for_proxy");
+  if (!enabled) return enabled.error();
+  wait.enabled = *enabled;
+  if (const std::string* timeout = request.queryParam("wait_timeout_ms")) {
+    auto ms = int64Of(*timeout, "wait_timeout_ms");
+    if (!ms || *ms < 1 || *ms > kMaxProxyWaitMs) {
+      return model::Error::invalidField(
+          "wait_timeout_ms", "must be an integer from 1 to " + std::to_string(kMaxProxyWaitMs));
+    }
+    wait.timeout = std::chrono::milliseconds(*ms);
+  }
+  return wait;
+}
+
+HttpResponse awaitProxy(const Call& call, const ProxyWait& wait, HttpResponse committed) {
+  if (!wait.enabled || committed.status < 200 || committed.status >= 300) return committed;
+  if (!call.ctx.hooks.wait_for_version) return committed;
+  auto dry_run = flagOf(call.request, "dry_run");
+  if (dry_run && *dry_run) return committed;
+  const std::string* header = committed.header("X-Config-Version");
+  if (header == nullptr) return committed;
+  auto version = int64Of(*header, "X-Config-Version");
+  if (!version) return committed;
+  if (call.ctx.hooks.wait_for_version(*version, wait.timeout)) return committed;
+
+  std::string detail = "the change is stored (version " + *header +
+                       ") but the proxy did not serve it within " +
+                       std::to_string(wait.timeout.count()) + " ms";
+  if (call.ctx.hooks.last_build) {
+    nlohmann::json last = call.ctx.hooks.last_build();
+    if (last.is_object() && last.value("error", nlohmann::json()).is_string() &&
+        last.value("error_version", nlohmann::json()).is_number_integer() &&
+        last["error_version"].get<int64_t>() >= *version) {
+      detail += "; the snapshot build of version " +
+                std::to_string(last["error_version"].get<int64_t>()) +
+                " failed: " + last["error"].get<std::string>();
+    }
+  }
+  HttpResponse response = problem(504, std::move(detail));
+  response.setHeader("X-Config-Version", *header);
+  return response;
 }
 
 std::string actorOf(const HttpRequest& request) {

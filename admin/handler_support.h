@@ -69,6 +69,23 @@ model::Result<bool> flagOf(const HttpRequest& request, const std::string& name);
 // A decimal int64 (optionally signed) in `text`, or kInvalid naming `field`.
 model::Result<int64_t> int64Of(std::string_view text, const std::string& field);
 
+// ?wait_for_proxy=true[&wait_timeout_ms=N] of a write (API.md: read-your-writes).
+struct ProxyWait {
+  bool enabled = false;
+  std::chrono::milliseconds timeout{5000};  // 1..60000 ms
+};
+inline constexpr int64_t kMaxProxyWaitMs = 60000;
+
+// Parses the two parameters; a bad value is kInvalid naming the parameter. wait_timeout_ms is
+// checked even when wait_for_proxy is absent.
+model::Result<ProxyWait> proxyWaitOf(const HttpRequest& request);
+
+// After a write answered `committed`: unless the wait is off, the answer is not 2xx, the call was
+// a dry run or carries no X-Config-Version, blocks (ProxyHooks::wait_for_version) until the proxy
+// serves that version. Returns `committed` when it does (or when no hook is set), else a 504
+// problem that still carries X-Config-Version: the change is stored either way.
+HttpResponse awaitProxy(const Call& call, const ProxyWait& wait, HttpResponse committed);
+
 // WriteOptions for this call: the actor, and If-Match when the client sent one.
 storage::WriteOptions writeOptionsOf(const Call& call);
 

@@ -285,6 +285,80 @@ json schemas() {
 
   s["Health"] = {{"type", "object"},
                  {"properties", {{"status", {{"type", "string"}, {"const", "ok"}}}}}};
+  s["WorkerVersion"] = {{"type", "object"},
+                        {"required", {"worker", "version"}},
+                        {"properties",
+                         {{"worker", {{"type", "string"}, {"examples", {"worker-0"}}}},
+                          {"version", {{"type", "integer"}}}}}};
+  s["SnapshotBuild"] = {
+      {"type", "object"},
+      {"description",
+       "How the stored configuration last reached the proxy. A failed build is never published: "
+       "the proxy keeps serving `version` and `error` says why; the next good build clears it."},
+      {"properties",
+       {{"version", {{"type", "integer"}, {"description", "Version of the published snapshot."}}},
+        {"duration_ms", {{"type", {"number", "null"}}, {"description", "Its load + build time."}}},
+        {"at",
+         {{"type", {"number", "null"}},
+          {"description", "Unix seconds (fractional) when it was published."}}},
+        {"error", {{"type", {"string", "null"}}, {"description", "The latest failed build."}}},
+        {"error_version",
+         {{"type", {"integer", "null"}}, {"description", "The version that failed to build."}}},
+        {"builds", {{"type", "integer"}, {"description", "Builds attempted since start."}}}}}};
+  s["RouteMatchExplanation"] = {
+      {"type", "object"},
+      {"properties",
+       {{"version",
+         {{"type", "integer"}, {"description", "The config version of the snapshot explained."}}},
+        {"request",
+         {{"type", "object"},
+          {"description", "The request explained: method, host, path, query, headers."}}},
+        {"matched",
+         {{"type", {"object", "null"}},
+          {"description", "The route that serves the request; null: the proxy answers 404."},
+          {"properties",
+           {{"route", schemaRef("EntityRef")},
+            {"service", schemaRef("EntityRef")},
+            {"path",
+             {{"type", {"string", "null"}},
+              {"description", "The route path that matched; null for a path-less route."}}},
+            {"host_match", {{"type", "string"}, {"enum", {"exact", "wildcard", "any"}}}},
+            {"path_match",
+             {{"type", "string"}, {"enum", {"exact", "template", "prefix", "regex", "any"}}}},
+            {"params",
+             {{"type", "object"},
+              {"additionalProperties", {{"type", "string"}}},
+              {"description", "{param} values and named regex groups, raw."}}},
+            {"upstream_target",
+             {{"type", "string"},
+              {"description", "The target sent upstream (strip_path applied)."}}},
+            {"policies",
+             {{"type", "object"},
+              {"properties",
+               {{"auth", {{"type", "string"}, {"enum", {"none", "api_key"}}}},
+                {"allow_groups", stringArray()},
+                {"rate_limit_policies",
+                 {{"type", "array"}, {"items", schemaRef("EntityRef")}}}}}}}}}}},
+        {"routes",
+         {{"type", "array"},
+          {"description", "Every route, in precedence order, with why it did or did not match."},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"id", {{"type", "string"}}},
+              {"name", {{"type", {"string", "null"}}}},
+              {"verdict",
+               {{"type", "string"},
+                {"enum",
+                 {"selected", "lost_on_precedence", "host_mismatch", "path_mismatch",
+                  "method_mismatch", "header_mismatch"}}}},
+              {"detail", {{"type", "string"}}},
+              {"lost_to",
+               {{"type", {"string", "null"}},
+                {"description", "lost_on_precedence: the id of the route that wins."}}}}}}}}}}}};
+  s["EntityRef"] = {
+      {"type", "object"},
+      {"properties", {{"id", {{"type", "string"}}}, {"name", {{"type", {"string", "null"}}}}}}};
   s["Status"] = {
       {"type", "object"},
       {"properties",
@@ -294,11 +368,19 @@ json schemas() {
           {"properties",
            {{"workers",
              {{"type", "array"},
-              {"items", {{"type", "integer"}}},
+              {"items", schemaRef("WorkerVersion")},
               {"description", "The version each proxy worker serves; empty without a proxy."}}},
+            {"served_version",
+             {{"type", {"integer", "null"}},
+              {"description", "The lowest version any worker serves; null without workers."}}},
+            {"in_sync",
+             {{"type", "boolean"},
+              {"description",
+               "Every worker serves the stored config_version (or a newer one); true without "
+               "workers."}}},
             {"last_build",
-             {{"type", {"object", "null"}},
-              {"description", "Last snapshot build: duration_ms, at, error."}}}}}}},
+             {{"oneOf", {schemaRef("SnapshotBuild"), {{"type", "null"}}}},
+              {"description", "The last snapshot build; null without a proxy."}}}}}}},
         {"counts",
          {{"type", "object"},
           {"properties",
@@ -366,6 +448,17 @@ json parameters() {
                    "The entity's ETag (or *: only if it exists); the write fails with 412 when "
                    "it does not match."},
                   {"schema", {{"type", "string"}}}};
+  p["WaitForProxy"] = {
+      {"name", "wait_for_proxy"},
+      {"in", "query"},
+      {"description",
+       "Answer only once every proxy worker serves the written version (read-your-writes); 504 "
+       "when that takes longer than wait_timeout_ms. The change is stored either way."},
+      {"schema", {{"type", "boolean"}, {"default", false}}}};
+  p["WaitTimeoutMs"] = {{"name", "wait_timeout_ms"},
+                        {"in", "query"},
+                        {"description", "How long wait_for_proxy waits, in milliseconds."},
+                        {"schema", integer(1, 60000, 5000)}};
   p["DryRun"] = {{"name", "dry_run"},
                  {"in", "query"},
                  {"description", "Return the changes without applying them."},
@@ -400,6 +493,13 @@ json responses() {
   r["Conflict"] = problemResponse("Duplicate name or id.");
   r["PreconditionFailed"] = problemResponse("If-Match did not match the current entity.");
   r["PayloadTooLarge"] = problemResponse("Request body over 1 MiB.");
+  {
+    json timeout = problemResponse(
+        "wait_for_proxy: the change is stored (X-Config-Version) but the proxy did not serve it "
+        "within wait_timeout_ms.");
+    timeout["headers"]["X-Config-Version"] = headerRef("XConfigVersion");
+    r["ProxyTimeout"] = std::move(timeout);
+  }
   return r;
 }
 
@@ -414,8 +514,9 @@ json okResponse(const std::string& description, const json& schema,
 // References to the shared error responses, by status.
 json errorRefs(std::initializer_list<int> statuses) {
   static const std::map<int, const char*> kResponses = {
-      {400, "BadRequest"}, {401, "Unauthorized"},       {404, "NotFound"},
-      {409, "Conflict"},   {412, "PreconditionFailed"}, {413, "PayloadTooLarge"}};
+      {400, "BadRequest"},  {401, "Unauthorized"},       {404, "NotFound"},
+      {409, "Conflict"},    {412, "PreconditionFailed"}, {413, "PayloadTooLarge"},
+      {504, "ProxyTimeout"}};
   json r = json::object();
   for (int status : statuses) r[std::to_string(status)] = responseRef(kResponses.at(status));
   return r;
@@ -508,6 +609,40 @@ json paths() {
   p["/rate-limit-policies"]["get"]["responses"]["200"]["description"] =
       "A page of rate-limit policies.";
 
+  p["/routes/{id_or_name}"]["get"]["description"] =
+      "A route named \"match\" is read by its id: GET /routes/match explains a request. Its other "
+      "operations (PUT, PATCH, DELETE /routes/match) address the route.";
+  json match = operation(
+      "explainRouteMatch", "Explain which route would serve a request, and why no other", "routes",
+      {{"200", okResponse("The explanation, from the snapshot the proxy serves.",
+                          schemaRef("RouteMatchExplanation"))}},
+      errorRefs({400, 401}),
+      {{{"name", "method"},
+        {"in", "query"},
+        {"schema", {{"type", "string"}, {"default", "GET"}}},
+        {"description", "The request method (compared exactly, like the proxy does)."}},
+       {{"name", "host"},
+        {"in", "query"},
+        {"schema", {{"type", "string"}}},
+        {"description", "The Host header, port included when sent; absent: none."}},
+       {{"name", "path"},
+        {"in", "query"},
+        {"required", true},
+        {"schema", {{"type", "string"}, {"pattern", "^/"}}},
+        {"examples", {{"plain", {{"value", "/orders/7"}}}, {"query", {{"value", "/orders?a=1"}}}}},
+        {"description",
+         "The request target; a \"?query\" part is split off (URL-encode the '?')."}},
+       {{"name", "header.{name}"},
+        {"in", "query"},
+        {"schema", {{"type", "string"}}},
+        {"description",
+         "Request headers, one parameter each: header.x-version=2 (repeat with other names)."}}});
+  match["description"] =
+      "Runs the router's reference matcher over every route: `matched` is what the proxy would "
+      "do (null: 404), `routes` says for each route whether its host, path, method and headers "
+      "matched and, for a route that matched but lost, which route won (`lost_to`).";
+  p["/routes/match"]["get"] = std::move(match);
+
   json& keys = p["/consumers/{consumer}/keys"];
   keys["parameters"] = {paramRef("Consumer")};
   keys["get"] = operation("listApiKeys", "List a consumer's API keys (never the keys)", "keys",
@@ -590,6 +725,17 @@ json paths() {
                   {{"description", "Prometheus text exposition format."},
                    {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}},
                 errorRefs({401}));
+  // Every write may wait for the proxy (?wait_for_proxy=true): the same rule as the dispatcher.
+  for (auto& [path, item] : p.items()) {
+    for (const char* method : {"post", "put", "patch", "delete"}) {
+      if (!item.contains(method)) continue;
+      json& op = item[method];
+      if (!op.contains("parameters")) op["parameters"] = json::array();
+      op["parameters"].push_back(paramRef("WaitForProxy"));
+      op["parameters"].push_back(paramRef("WaitTimeoutMs"));
+      op["responses"]["504"] = responseRef("ProxyTimeout");
+    }
+  }
   return p;
 }
 

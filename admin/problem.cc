@@ -37,6 +37,8 @@ const char* reasonPhrase(int status) {
       return "Not Implemented";
     case 503:
       return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
     default:
       return status < 500 ? "Client Error" : "Server Error";
   }

@@ -1,5 +1,6 @@
 #include "admin/status_handlers.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,41 @@ int64_t uptimeSeconds(const ApiContext& ctx) {
       .count();
 }
 
-std::vector<int64_t> servedVersions(const ApiContext& ctx) {
+std::vector<proxy::WorkerVersion> servedVersions(const ApiContext& ctx) {
   if (!ctx.hooks.served_versions) return {};
   return ctx.hooks.served_versions();
+}
+
+// proxy.workers, proxy.served_version (the lowest; null without workers) and proxy.in_sync
+// (every worker serves the stored version or a newer one; true without workers).
+nlohmann::json proxyJson(const ApiContext& ctx, int64_t stored_version) {
+  nlohmann::json workers = nlohmann::json::array();
+  std::optional<int64_t> lowest;
+  for (const proxy::WorkerVersion& w : servedVersions(ctx)) {
+    workers.push_back({{"worker", w.worker}, {"version", w.version}});
+    if (!lowest || w.version < *lowest) lowest = w.version;
+  }
+  nlohmann::json last_build = ctx.hooks.last_build ? ctx.hooks.last_build() : nlohmann::json();
+  return {{"workers", std::move(workers)},
+          {"served_version", lowest ? nlohmann::json(*lowest) : nlohmann::json(nullptr)},
+          {"in_sync", !lowest || *lowest >= stored_version},
+          {"last_build", std::move(last_build)}};
+}
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string labelValue(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 std::string gauge(const std::string& name, const std::string& help) {
@@ -40,18 +73,16 @@ HttpResponse getStatus(Call& call) {
   if (!version) return problem(version.error());
   auto counts = ctx.store.counts();
   if (!counts) return problem(counts.error());
-  nlohmann::json last_build = ctx.hooks.last_build ? ctx.hooks.last_build() : nlohmann::json();
-  nlohmann::json body = {
-      {"config_version", *version},
-      {"proxy", {{"workers", servedVersions(ctx)}, {"last_build", std::move(last_build)}}},
-      {"counts",
-       {{"services", counts->services},
-        {"routes", counts->routes},
-        {"consumers", counts->consumers},
-        {"api_keys", counts->api_keys},
-        {"rate_limit_policies", counts->rate_limit_policies}}},
-      {"uptime_s", uptimeSeconds(ctx)},
-      {"version", TURNPIKE_ADMIN_VERSION}};
+  nlohmann::json body = {{"config_version", *version},
+                         {"proxy", proxyJson(ctx, *version)},
+                         {"counts",
+                          {{"services", counts->services},
+                           {"routes", counts->routes},
+                           {"consumers", counts->consumers},
+                           {"api_keys", counts->api_keys},
+                           {"rate_limit_policies", counts->rate_limit_policies}}},
+                         {"uptime_s", uptimeSeconds(ctx)},
+                         {"version", TURNPIKE_ADMIN_VERSION}};
   HttpResponse response = jsonResponse(200, body);
   response.setHeader("X-Config-Version", std::to_string(*version));
   return response;
@@ -76,18 +107,28 @@ HttpResponse getMetrics(Call& call) {
   for (const auto& [kind, count] : kinds) {
     out += "turnpike_entities{kind=\"" + std::string(kind) + "\"} " + std::to_string(count) + "\n";
   }
-  std::vector<int64_t> served = servedVersions(ctx);
+  std::vector<proxy::WorkerVersion> served = servedVersions(ctx);
   if (!served.empty()) {
     out += gauge("turnpike_proxy_worker_config_version",
                  "The configuration version each proxy worker serves.");
-    for (size_t i = 0; i < served.size(); ++i) {
-      out += "turnpike_proxy_worker_config_version{worker=\"" + std::to_string(i) + "\"} " +
-             std::to_string(served[i]) + "\n";
+    for (const proxy::WorkerVersion& w : served) {
+      out += "turnpike_proxy_worker_config_version{worker=\"" + labelValue(w.worker) + "\"} " +
+             std::to_string(w.version) + "\n";
+    }
+  }
+  if (ctx.hooks.last_build) {
+    nlohmann::json build = ctx.hooks.last_build();
+    if (build.is_object() && build.value("duration_ms", nlohmann::json()).is_number()) {
+      out += gauge("turnpike_snapshot_build_seconds",
+                   "How long the last routing snapshot took to build.");
+      out += "turnpike_snapshot_build_seconds " +
+             std::to_string(build["duration_ms"].get<double>() / 1000.0) + "\n";
     }
   }
   out += gauge("turnpike_uptime_seconds", "Seconds since the admin API started.");
   out += "turnpike_uptime_seconds " + std::to_string(uptimeSeconds(ctx)) + "\n";
   out += ctx.metrics.render();
+  if (ctx.hooks.proxy_metrics) out += ctx.hooks.proxy_metrics();
 
   HttpResponse response;
   response.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");

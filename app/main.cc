@@ -1,5 +1,6 @@
 // turnpike: the command line. The only place that knows every part of the program and wires
-// them together: storage (SQLite) -> change feed -> admin API (Pistache).
+// them together: storage (SQLite) -> change feed -> config sync -> snapshot registry (proxy),
+// and the admin API (Pistache) beside them.
 //
 //   turnpike serve [--db turnpike.db] [--proxy-listen 0.0.0.0:8000] [--admin-listen 127.0.0.1:8001]
 //   turnpike migrate [--db turnpike.db]
@@ -25,7 +26,11 @@
 #include "admin/admin_api.h"
 #include "admin/admin_auth.h"
 #include "admin/admin_server.h"
+#include "app/config_sync.h"
 #include "model/config.h"
+#include "proxy/access_log.h"
+#include "proxy/proxy_server.h"
+#include "proxy/snapshot_registry.h"
 #include "storage/change_feed.h"
 #include "storage/config_store.h"
 
@@ -80,6 +85,8 @@ struct ServeOptions {
   std::string admin_listen = "127.0.0.1:8001";
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string log_level = "info";
+  std::string access_log = "-";
+  uint64_t max_body_bytes = turnpike::proxy::ProxyOptions().max_body_bytes;
 };
 
 int serve(const ServeOptions& options) {
@@ -106,7 +113,42 @@ int serve(const ServeOptions& options) {
   // Commits by another process on the same file reach this process through the watcher.
   feed->startWatcher(options.db, std::chrono::milliseconds(10));
 
-  turnpike::admin::AdminApi api(**store, turnpike::admin::AdminAuth(token->token_hash), {});
+  turnpike::proxy::ProxyOptions proxy_options;
+  proxy_options.host = proxy_address->host;
+  proxy_options.port = proxy_address->port;
+  proxy_options.workers = options.workers;
+  proxy_options.max_body_bytes = options.max_body_bytes;
+  if (options.access_log != "off") {
+    auto access_log = turnpike::proxy::openAccessLog(options.access_log);
+    if (!access_log) return fail("--access-log: " + access_log.error().message);
+    proxy_options.access_log = *access_log;
+  }
+
+  // The stored configuration reaches the proxy through the registry: built here once before
+  // anything serves, then on every change. A configuration that does not build leaves the proxy
+  // on the empty snapshot (every request a 404) and shows in GET /status; we serve anyway. The
+  // proxy server exists before the first publish: it listens to publishes to wake its workers.
+  turnpike::proxy::SnapshotRegistry registry;
+  turnpike::proxy::ProxyServer proxy(registry, proxy_options);
+  turnpike::app::ConfigSync sync(**store, *feed, registry);
+  if (auto synced = sync.start(); !synced) {
+    spdlog::error("the stored configuration did not build; the proxy starts empty: {}",
+                  synced.error().message);
+  }
+  if (auto started = proxy.start(); !started) {
+    return fail("proxy listener " + options.proxy_listen + ": " + started.error().message);
+  }
+
+  turnpike::admin::ProxyHooks hooks;
+  hooks.served_versions = [&registry] { return registry.servedVersions(); };
+  hooks.last_build = [&sync] { return sync.lastBuild(); };
+  hooks.snapshot = [&registry] { return registry.current(); };
+  hooks.wait_for_version = [&sync](int64_t version, std::chrono::milliseconds timeout) {
+    return sync.waitForVersion(version, timeout);
+  };
+  hooks.proxy_metrics = [&proxy] { return proxy.metricsText(); };
+  turnpike::admin::AdminApi api(**store, turnpike::admin::AdminAuth(token->token_hash),
+                                std::move(hooks));
   turnpike::admin::AdminServer admin_server(api, admin_address->host, admin_address->port, 2);
   if (auto started = admin_server.start(); !started) {
     return fail("admin listener " + options.admin_listen + ": " + started.error().message);
@@ -118,8 +160,9 @@ int serve(const ServeOptions& options) {
   std::printf("Turnpike %s serving %s (config version %lld)\n", TURNPIKE_VERSION,
               options.db.c_str(), static_cast<long long>(version.ok() ? *version : 0));
   std::printf("  admin API: %s/\n", admin_url.c_str());
-  std::printf("  proxy:     %s (the data plane is not part of this build yet)\n",
-              options.proxy_listen.c_str());
+  std::printf("  proxy:     http://%s:%u/ (%d worker%s)\n", proxy_address->host.c_str(),
+              static_cast<unsigned>(proxy.port()), options.workers,
+              options.workers == 1 ? "" : "s");
   if (!token->new_token.empty()) {
     std::printf("  admin token: %s\n", token->new_token.c_str());
     std::printf(
@@ -132,6 +175,8 @@ int serve(const ServeOptions& options) {
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received signal {}, shutting down", signal_number);
   admin_server.stop();
+  proxy.stop();  // drains in-flight requests
+  sync.stop();
   feed->stopWatcher();
   return kExitOk;
 }
@@ -223,6 +268,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--workers", serve_options.workers, "Proxy worker threads")
       ->envname("TURNPIKE_WORKERS")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--access-log", serve_options.access_log,
+                   "Access log: - (standard output), a file to append to, or off")
+      ->envname("TURNPIKE_ACCESS_LOG")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-body-bytes", serve_options.max_body_bytes,
+                   "Largest request body the proxy accepts (413 above); 0 = no limit")
+      ->envname("TURNPIKE_MAX_BODY_BYTES")
       ->capture_default_str();
   serve_cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error")
       ->envname("TURNPIKE_LOG_LEVEL")

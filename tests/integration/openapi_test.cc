@@ -38,6 +38,7 @@ std::set<Operation> expectedOperations() {
   ops.insert({"POST", "/consumers/{consumer}/keys"});
   ops.insert({"GET", "/consumers/{consumer}/keys/{key_id}"});
   ops.insert({"DELETE", "/consumers/{consumer}/keys/{key_id}"});
+  ops.insert({"GET", "/routes/match"});
   ops.insert({"GET", "/health"});
   ops.insert({"GET", "/status"});
   ops.insert({"GET", "/config"});
@@ -247,10 +248,21 @@ TEST_F(AdminOpenApiTest, DocumentsParametersHeadersAndStatuses) {
       EXPECT_FALSE(response(item, method, "412").is_null()) << method << " " << item;
     }
     EXPECT_FALSE(response(item, "put", "201").is_null()) << "PUT creates when absent";
+    // Read-your-writes on every write (DESIGN.md "Configuration propagation", step 6).
+    for (const auto& [path, method] : {std::pair<std::string, std::string>{c, "post"},
+                                       {item, "put"},
+                                       {item, "patch"},
+                                       {item, "delete"}}) {
+      EXPECT_TRUE(params(path, method).count("wait_for_proxy")) << method << " " << path;
+      EXPECT_TRUE(params(path, method).count("wait_timeout_ms")) << method << " " << path;
+      EXPECT_FALSE(response(path, method, "504").is_null()) << method << " " << path;
+    }
     EXPECT_TRUE(hasHeader(response(item, "delete", "204"), "X-Config-Version"));
     EXPECT_TRUE(params(item, "get").count("id_or_name"));
   }
   EXPECT_TRUE(params("/config", "put").count("dry_run"));
+  EXPECT_TRUE(params("/config", "put").count("wait_for_proxy"));
+  EXPECT_TRUE(params("/routes/match", "get").count("path"));
   EXPECT_TRUE(params("/config/history/{version}", "get").count("version"));
   json key_created = response("/consumers/{consumer}/keys", "post", "201");
   EXPECT_TRUE(hasHeader(key_created, "Cache-Control")) << key_created;

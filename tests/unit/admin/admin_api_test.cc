@@ -106,7 +106,8 @@ TEST_F(AdminApiTest, RoutesListsTheWholeApiAndEachIsDispatched) {
            {"GET", "/metrics"}}) {
     EXPECT_TRUE(specs.count(spec)) << spec.first << " " << spec.second;
   }
-  EXPECT_EQ(routes.size(), 37u);
+  EXPECT_TRUE(specs.count({"GET", "/routes/match"}));
+  EXPECT_EQ(routes.size(), 38u);
 
   // Every template reaches a handler: never "no such resource", never 405.
   for (const RouteSpec& spec : routes) {
@@ -659,16 +660,19 @@ TEST_F(AdminApiTest, StatusWithoutProxy) {
 }
 
 TEST_F(AdminApiTest, StatusAsksTheProxyHooks) {
-  hooks_.served_versions = [] { return std::vector<int64_t>{3, 4}; };
+  hooks_.served_versions = [] {
+    return std::vector<proxy::WorkerVersion>{{"worker-0", 3}, {"worker-1", 4}};
+  };
   hooks_.last_build = [] {
     return json{{"duration_ms", 2}, {"at", 1700000000}, {"error", nullptr}};
   };
   api_ = std::make_unique<AdminApi>(*store_, AdminAuth(model::sha256Hex(testing::kToken)), hooks_);
   json s = jsonOf(send("GET", "/status"));
-  EXPECT_EQ(s["proxy"]["workers"], json({3, 4}));
+  EXPECT_EQ(s["proxy"]["workers"], json::parse(R"([{"worker": "worker-0", "version": 3},
+                                                  {"worker": "worker-1", "version": 4}])"));
   EXPECT_EQ(s["proxy"]["last_build"]["duration_ms"], 2);
   EXPECT_THAT(send("GET", "/metrics").body,
-              HasSubstr("turnpike_proxy_worker_config_version{worker=\"1\"} 4"));
+              HasSubstr("turnpike_proxy_worker_config_version{worker=\"worker-1\"} 4"));
 }
 
 TEST_F(AdminApiTest, ExceptionsBecome500Problems) {
