@@ -48,6 +48,9 @@ struct ProcessOptions {
   // its stored token or makes one (token() is then empty unless setToken() is called).
   bool set_token_env = true;
   std::vector<std::string> extra_args;  // appended to `turnpike serve ...`
+  // The database file; empty: turnpike.db in the process's own directory. Two processes given
+  // the same file share one configuration (the second sees the first's writes).
+  std::string db_path;
   std::chrono::milliseconds ready_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(5);
 };
@@ -88,7 +91,11 @@ class TurnpikeProcess {
   // token, no TURNPIKE_ADMIN_TOKEN at all (clients keep sending the current token).
   void setEnvToken(std::string token);
   const std::string& dir() const { return dir_; }
-  std::string dbPath() const { return dir_ + "/turnpike.db"; }
+  std::string dbPath() const {
+    return options_.db_path.empty() ? dir_ + "/turnpike.db" : options_.db_path;
+  }
+  // The running child's process id (-1 when not running), e.g. to read /proc/<pid>/status.
+  pid_t pid() const { return pid_; }
   // Everything the process(es) wrote so far to stdout / stderr (all starts, appended).
   std::string stdoutText() const;
   std::string stderrText() const;
