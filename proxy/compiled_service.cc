@@ -78,7 +78,11 @@ model::Result<UpstreamTarget> UpstreamTarget::parse(const model::Target& target)
 
   out.authority = ipv6 ? "[" + out.host + "]" : out.host;
   bool default_port = out.port == (out.tls ? 443 : 80);
-  if (!default_port) out.authority += ":" + std::to_string(out.port);
+  if (!default_port) {
+    // Two appends: GCC 12 at -O3 reports a false -Wrestrict on `+= ":" + std::to_string(...)`.
+    out.authority.push_back(':');
+    out.authority.append(std::to_string(out.port));
+  }
   return out;
 }
 

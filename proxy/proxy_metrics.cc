@@ -10,10 +10,6 @@
 
 namespace turnpike::proxy {
 
-std::size_t ProxyMetrics::StringHash::operator()(std::string_view text) const {
-  return boost::hash_range(text.begin(), text.end());
-}
-
 void LatencyHistogram::observe(std::chrono::microseconds value) {
   const double seconds = static_cast<double>(value.count()) / 1e6;
   auto bound = std::lower_bound(kBounds.begin(), kBounds.end(), seconds);

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/string_map.h"
+
 namespace turnpike::proxy {
 
 // A Prometheus histogram with fixed buckets (seconds).
@@ -44,20 +46,12 @@ class ProxyMetrics {
   uint64_t totalRequests() const;
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const;
-  };
-  struct StringEqual {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
   struct RouteStats {
     boost::unordered_flat_map<int, uint64_t> by_status;
     LatencyHistogram duration;
     LatencyHistogram upstream;
   };
-  boost::unordered_flat_map<std::string, RouteStats, StringHash, StringEqual> routes_;
+  StringMap<RouteStats> routes_;
 };
 
 }  // namespace turnpike::proxy

@@ -8,10 +8,6 @@
 
 namespace turnpike::proxy::upstream {
 
-std::size_t ConnectionPool::StringHash::operator()(std::string_view text) const {
-  return boost::hash_range(text.begin(), text.end());
-}
-
 ConnectionPool::ConnectionPool(std::size_t max_idle_per_target,
                                std::chrono::milliseconds idle_timeout)
     : max_idle_per_target_(max_idle_per_target), idle_timeout_(idle_timeout) {}

@@ -25,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/string_map.h"
+
 namespace turnpike::proxy::upstream {
 
 // A connection to one upstream target and the bytes read from it but not yet parsed (they
@@ -68,21 +70,10 @@ class ConnectionPool {
   static bool isClosedByPeer(UpstreamConnection& connection);
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const;
-  };
-  struct StringEqual {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
-
   std::size_t max_idle_per_target_;
   std::chrono::milliseconds idle_timeout_;
   std::size_t idle_count_ = 0;
-  boost::unordered_flat_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>,
-                            StringHash, StringEqual>
-      idle_;
+  StringMap<std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
 };
 
 }  // namespace turnpike::proxy::upstream
