@@ -17,6 +17,8 @@
 
 #include "proxy/access_log.h"
 #include "proxy/header_rewrite.h"
+#include "proxy/policy/key_auth.h"
+#include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_answer.h"
 #include "proxy/request_target.h"
 #include "proxy/router.h"
@@ -94,6 +96,11 @@ class Session final : public Deadline {
   asio::awaitable<bool> handle();
   asio::awaitable<bool> exchange();
   asio::awaitable<bool> answer(ProxyAnswer answer, bool keep_alive);
+  // Authentication, ACL and rate limits for the matched route. Returns the answer to send when a
+  // policy refuses the request, or nullopt to go on upstream.
+  std::optional<ProxyAnswer> applyPolicies(const HeaderView& headers, std::string_view& hide_header,
+                                           std::string_view& hide_query);
+  void appendRateLimitHeaders(std::vector<std::pair<std::string_view, std::string>>& headers) const;
   asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
   asio::awaitable<boost::system::error_code> connect(const UpstreamTarget& target,
                                                      milliseconds timeout);
@@ -142,6 +149,10 @@ class Session final : public Deadline {
   std::string target_url_;
   SnapshotConstSharedPtr snapshot_;
   const CompiledRoute* route_ = nullptr;
+  const CompiledConsumer* consumer_ = nullptr;
+  std::vector<policy::RateLimitDecision> decisions_;
+  std::optional<policy::RateLimitDecision> rate_limit_;  // the tightest, for RateLimit-* headers
+  std::string limiter_key_;
   std::shared_ptr<upstream::ServiceBalancer> balancer_;
   std::optional<std::size_t> target_index_;
   uint64_t picked_generation_ = 0;
@@ -243,6 +254,8 @@ asio::awaitable<bool> Session::handle() {
   upstream_duration_ = microseconds(0);
   called_upstream_ = false;
   route_ = nullptr;
+  consumer_ = nullptr;
+  rate_limit_.reset();
   target_url_.clear();
   balancer_.reset();
   target_index_.reset();
@@ -298,6 +311,14 @@ asio::awaitable<bool> Session::exchange() {
   }
   route_ = match.route;
   const CompiledService& service = *route_->service;
+
+  // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
+  std::string_view hide_header;
+  std::string_view hide_query;
+  if (auto refused = applyPolicies(HeaderView::ofFields(request.base()), hide_header, hide_query)) {
+    co_return co_await answer(std::move(*refused), reusable());
+  }
+  if (!hide_query.empty()) query_ = policy::removeQueryParameter(query_, hide_query);
   upstream_target_.clear();
   appendUpstreamTarget(match, path_, query_, upstream_target_);
 
@@ -306,8 +327,13 @@ asio::awaitable<bool> Session::exchange() {
     case HashOn::kHeader:
       hash_key.assign(request[service.hash_header]);
       break;
+    case HashOn::kConsumer:
+      if (consumer_) {
+        hash_key = consumer_->def->id;
+        break;
+      }
+      [[fallthrough]];  // anonymous callers are spread by address
     case HashOn::kIp:
-    case HashOn::kConsumer:  // no consumers on this path yet: the client address stands in
       hash_key = client_ip_;
       break;
     case HashOn::kNone:
@@ -327,6 +353,18 @@ asio::awaitable<bool> Session::exchange() {
   setForwardingHeaders(
       request.base(),
       {.client_ip = client_ip_, .host = host_, .proto = "http", .request_id = request_id_});
+  if (!hide_header.empty()) request.erase(hide_header);
+  // Who is calling, as Turnpike established it: a client cannot pose as a consumer.
+  request.erase("X-Consumer-Id");
+  request.erase("X-Consumer-Username");
+  request.erase("X-Consumer-Groups");
+  if (consumer_) {
+    request.set("X-Consumer-Id", consumer_->def->id);
+    request.set("X-Consumer-Username", consumer_->def->username);
+    if (!consumer_->groups_header.empty()) {
+      request.set("X-Consumer-Groups", consumer_->groups_header);
+    }
+  }
 
   balancer_ = worker_.balancer(service, snapshot_->version());
   const bool retryable = isIdempotentMethod(method_) && !has_body;
@@ -549,6 +587,11 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   if (response.find("X-Request-Id") == response.end()) {
     response.set("X-Request-Id", request_id_);
   }
+  if (rate_limit_) {
+    response.set("RateLimit-Limit", std::to_string(rate_limit_->limit));
+    response.set("RateLimit-Remaining", std::to_string(rate_limit_->remaining));
+    response.set("RateLimit-Reset", std::to_string(rate_limit_->reset_s));
+  }
   response.keep_alive(keep_alive);
   if (keep_alive && request_version_ < 11) response.set(http::field::connection, "keep-alive");
 
@@ -607,6 +650,86 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   co_return keep_alive;
 }
 
+std::optional<ProxyAnswer> Session::applyPolicies(const HeaderView& headers,
+                                                  std::string_view& hide_header,
+                                                  std::string_view& hide_query) {
+  const int64_t now_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(wall_started_.time_since_epoch()).count();
+  const policy::KeyAuthResult auth =
+      policy::authenticate(*snapshot_, *route_, headers, query_, now_unix);
+  auto unauthorized = [](std::string_view detail) {
+    return ProxyAnswer{
+        .status = 401, .detail = detail, .headers = {{"WWW-Authenticate", "ApiKey"}}};
+  };
+  switch (auth.outcome) {
+    case policy::AuthOutcome::kMissing:
+      return unauthorized("this route needs an API key");
+    case policy::AuthOutcome::kUnknown:
+      return unauthorized("the API key is not valid");
+    case policy::AuthOutcome::kExpired:
+      return unauthorized("the API key has expired");
+    case policy::AuthOutcome::kNotRequired:
+    case policy::AuthOutcome::kAuthenticated:
+      break;
+  }
+  consumer_ = auth.entry ? auth.entry->consumer : nullptr;
+  if (route_->def->auth.hide_credentials) {
+    hide_header = auth.found_in_header;
+    hide_query = auth.found_in_query;
+  }
+  if (!policy::allowedByGroups(*route_, consumer_)) {
+    return ProxyAnswer{.status = 403, .detail = "the consumer is not in a group this route allows"};
+  }
+
+  // Every policy of the route and of the consumer counts the request (a policy on both counts
+  // once).
+  decisions_.clear();
+  const auto now = Clock::now();
+  auto count = [&](const model::RateLimitPolicy& limit) {
+    const std::string_view by = limit.key_by;
+    limiter_key_.clear();
+    if (by == "consumer" && consumer_) {
+      limiter_key_ = consumer_->def->id;
+    } else if (by == "api_key" && auth.entry) {
+      limiter_key_ = auth.entry->key->id;
+    } else if (by == "route") {
+      limiter_key_ = route_->id();
+    } else if (by.starts_with("header:")) {
+      headers.visit(by.substr(7), [&](std::string_view value) {
+        limiter_key_.assign(value);
+        return true;
+      });
+    }
+    // Anonymous callers of a consumer/key policy, and requests without the header, are counted
+    // by address (as Kong does).
+    if (limiter_key_.empty()) limiter_key_ = client_ip_;
+    decisions_.push_back(worker_.rateLimiter().hit(limit, limiter_key_, now));
+  };
+  for (const model::RateLimitPolicy* limit : route_->policies) count(*limit);
+  if (consumer_) {
+    for (const model::RateLimitPolicy* limit : consumer_->policies) {
+      if (std::find(route_->policies.begin(), route_->policies.end(), limit) ==
+          route_->policies.end()) {
+        count(*limit);
+      }
+    }
+  }
+  if (decisions_.empty()) return std::nullopt;
+  rate_limit_ = policy::tightest(decisions_);
+  if (rate_limit_->allowed) return std::nullopt;
+  ProxyAnswer refused{.status = 429, .detail = "rate limit exceeded"};
+  refused.headers.emplace_back("Retry-After", std::to_string(rate_limit_->retry_after_s));
+  appendRateLimitHeaders(refused.headers);
+  return refused;
+}
+
+void Session::appendRateLimitHeaders(
+    std::vector<std::pair<std::string_view, std::string>>& headers) const {
+  headers.emplace_back("RateLimit-Limit", std::to_string(rate_limit_->limit));
+  headers.emplace_back("RateLimit-Remaining", std::to_string(rate_limit_->remaining));
+  headers.emplace_back("RateLimit-Reset", std::to_string(rate_limit_->reset_s));
+}
+
 asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {
   status_ = problem.status;
   wire_.clear();
@@ -651,20 +774,21 @@ void Session::finish() {
   if (options_.access_log) {
     std::string& line = worker_.logLine();
     line.clear();
-    appendAccessLogLine({.time = wall_started_,
-                         .request_id = request_id_,
-                         .client_ip = client_ip_,
-                         .method = method_,
-                         .host = host_,
-                         .path = path_,
-                         .route = route,
-                         .consumer = {},
-                         .status = status_,
-                         .bytes_sent = bytes_sent_,
-                         .duration = total,
-                         .upstream_duration = upstream_duration_,
-                         .target = target_url_},
-                        line);
+    appendAccessLogLine(
+        {.time = wall_started_,
+         .request_id = request_id_,
+         .client_ip = client_ip_,
+         .method = method_,
+         .host = host_,
+         .path = path_,
+         .route = route,
+         .consumer = consumer_ ? std::string_view(consumer_->def->username) : std::string_view(),
+         .status = status_,
+         .bytes_sent = bytes_sent_,
+         .duration = total,
+         .upstream_duration = upstream_duration_,
+         .target = target_url_},
+        line);
     options_.access_log->info(line);
   }
   status_ = 0;

@@ -2,8 +2,8 @@
 // compiled into patterns, its methods and header conditions in a form that is cheap to test.
 //
 // Lives inside a Snapshot and is immutable; pointers to it (RouteMatch::route) are valid while the
-// Snapshot is alive. The policy layer reads the rest of the route (auth, allow_groups,
-// rate_limit_policies) from def().
+// Snapshot is alive. The policy layer reads its rate-limit policies already resolved (policies)
+// and the rest (auth, allow_groups) from def().
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/rate_limit_policy.h"
 #include "model/route.h"
 #include "proxy/compiled_service.h"
 #include "proxy/host_pattern.h"
@@ -36,6 +37,9 @@ struct CompiledRoute {
   uint32_t method_mask = 0;                     // bits for the common methods (see methodBit())
   std::vector<std::string_view> other_methods;  // methods without a bit (extension methods)
   std::vector<HeaderCondition> headers;
+  // def->rate_limit_policies resolved (by id, else name), in order, without repeats; they point
+  // into the Snapshot's config. Empty (no allocation) when the route has none.
+  std::vector<const model::RateLimitPolicy*> policies;
 
   const std::string& id() const { return def->id; }
   const std::string& name() const { return def->name; }

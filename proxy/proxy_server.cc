@@ -39,7 +39,7 @@ ProxyServer::ProxyServer(SnapshotRegistry& registry, ProxyOptions options)
     : registry_(registry), options_(std::move(options)) {
   if (options_.workers < 1) options_.workers = 1;
   for (int i = 0; i < options_.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, options_, registry_));
+    workers_.push_back(std::make_unique<Worker>(i, options_, registry_, rate_limiter_));
   }
   // A publish makes every worker look at the new snapshot at once, so that /status and
   // ?wait_for_proxy=true do not wait for traffic to arrive.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/result.h"
+#include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_options.h"
 #include "proxy/snapshot_registry.h"
 
@@ -57,6 +58,8 @@ class ProxyServer {
  private:
   SnapshotRegistry& registry_;
   ProxyOptions options_;
+  // Counters outlive snapshots (keyed by policy id); declared before the workers that use it.
+  policy::RateLimiter rate_limiter_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<upstream::HealthChecker> health_checker_;
   uint16_t port_ = 0;

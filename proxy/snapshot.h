@@ -6,13 +6,19 @@
 //   RouteMatch m = pinned->router().match(request);
 //   const CompiledService& service = *m.route->service;
 //
-// It owns the model::Config it came from (def() pointers of routes and services point into it)
-// so that the policy layer can read consumers, keys and rate-limit policies from the same
-// version. State that is not configuration (counters, pools, health) lives beside it, keyed by
-// ids.
+// It owns the model::Config it came from (def() pointers of routes, services and consumers, and
+// the key and policy pointers, point into it). The policy layer finds a presented API key by its
+// hash, the consumer behind it, and the rate-limit policies of a route or consumer already
+// resolved:
+//
+//   const KeyEntry* entry = pinned->findKey(model::sha256Hex(key));  // see policy/key_auth.h
+//   for (const model::RateLimitPolicy* p : m.route->policies) ...
+//
+// State that is not configuration (counters, pools, health) lives beside it, keyed by ids.
 //
 // THREAD: immutable; any thread may read it. OWNERSHIP: shared through SnapshotConstSharedPtr;
-// every pointer and view handed out (routes, services, RouteMatch) lives as long as the Snapshot.
+// every pointer and view handed out (routes, services, consumers, key entries, policies,
+// RouteMatch) lives as long as the Snapshot.
 #pragma once
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -25,6 +31,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "proxy/compiled_consumer.h"
 #include "proxy/compiled_route.h"
 #include "proxy/compiled_service.h"
 #include "proxy/router.h"
@@ -48,10 +55,20 @@ class Snapshot {
   const Router& router() const { return router_; }
   std::span<const CompiledService> services() const { return services_; }
   std::span<const CompiledRoute> routes() const { return routes_; }
+  std::span<const CompiledConsumer> consumers() const { return consumers_; }
 
   // By id, or by name when no id matches. nullptr when absent. O(1).
   const CompiledService* findService(std::string_view id_or_name) const;
   const CompiledRoute* findRoute(std::string_view id_or_name) const;
+  const model::RateLimitPolicy* findPolicy(std::string_view id_or_name) const;
+
+  // By id only (not username). nullptr when absent. O(1).
+  const CompiledConsumer* findConsumer(std::string_view id) const;
+
+  // By model::ApiKey::key_hash: the lower-case hex SHA-256 of the key (model::sha256Hex()); an
+  // upper-case digest finds nothing. nullptr when absent. O(1); no allocation. Expiry is not
+  // checked here (see policy::authenticate()). Keys whose consumer is missing are not indexed.
+  const KeyEntry* findKey(std::string_view key_hash) const;
 
   // How long SnapshotBuilder took, and when it finished (for /status).
   std::chrono::microseconds buildDuration() const { return build_duration_; }
@@ -65,14 +82,20 @@ class Snapshot {
     std::size_t operator()(std::string_view text) const;
   };
   using IndexMap = boost::unordered_flat_map<std::string_view, uint32_t, StringHash>;
+  using KeyMap = boost::unordered_flat_map<std::string_view, KeyEntry, StringHash>;
 
-  // Declaration order matters: routes_ and services_ point into config_, router_ into routes_.
+  // Declaration order matters: routes_, services_ and consumers_ point into config_, router_ into
+  // routes_, key_index_ into config_ and consumers_.
   const model::Config config_;
   std::vector<CompiledService> services_;
+  std::vector<CompiledConsumer> consumers_;
   std::vector<CompiledRoute> routes_;
   Router router_;
-  IndexMap service_index_;  // id and name -> services_ index
-  IndexMap route_index_;    // id and name -> routes_ index
+  IndexMap service_index_;   // id and name -> services_ index
+  IndexMap route_index_;     // id and name -> routes_ index
+  IndexMap policy_index_;    // id and name -> config_.rate_limit_policies index
+  IndexMap consumer_index_;  // id -> consumers_ index
+  KeyMap key_index_;         // key_hash -> key and consumer; not changed after the build
   std::chrono::microseconds build_duration_{0};
   std::chrono::system_clock::time_point built_at_;
 };

@@ -1,5 +1,6 @@
 #include "proxy/snapshot_builder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <string>
@@ -51,6 +52,56 @@ std::string routeLabel(const model::Route& route, std::size_t index) {
   if (!route.name.empty()) return "route '" + route.name + "'";
   if (!route.id.empty()) return "route " + route.id;
   return "route #" + std::to_string(index);
+}
+
+std::string policyLabel(const model::RateLimitPolicy& policy, std::size_t index) {
+  if (!policy.name.empty()) return "rate-limit policy '" + policy.name + "'";
+  if (!policy.id.empty()) return "rate-limit policy " + policy.id;
+  return "rate-limit policy #" + std::to_string(index);
+}
+
+std::string consumerLabel(const model::Consumer& consumer, std::size_t index) {
+  if (!consumer.username.empty()) return "consumer '" + consumer.username + "'";
+  if (!consumer.id.empty()) return "consumer " + consumer.id;
+  return "consumer #" + std::to_string(index);
+}
+
+// Resolves policy references (ids, or names as a fallback) into `out`, in order, skipping
+// repeats. An unknown one is a problem on `<field>.rate_limit_policies[j]`. Allocates nothing
+// when `refs` is empty.
+void resolvePolicies(const std::vector<std::string>& refs, const Snapshot& snapshot,
+                     const std::string& field, const std::string& who,
+                     std::vector<const model::RateLimitPolicy*>& out, Problems& problems) {
+  if (refs.empty()) return;
+  out.reserve(refs.size());
+  for (std::size_t j = 0; j < refs.size(); ++j) {
+    const model::RateLimitPolicy* policy = snapshot.findPolicy(refs[j]);
+    if (policy == nullptr) {
+      problems.add(field + indexed(".rate_limit_policies", j), who,
+                   "rate-limit policy '" + refs[j] + "' not found");
+    } else if (std::find(out.begin(), out.end(), policy) == out.end()) {
+      out.push_back(policy);
+    }
+  }
+}
+
+void compileConsumer(const model::Consumer& def, uint32_t index, const Snapshot& snapshot,
+                     CompiledConsumer& out, Problems& problems) {
+  out.def = &def;
+  out.index = index;
+  if (!def.groups.empty()) {
+    std::size_t size = def.groups.size() - 1;
+    for (const std::string& group : def.groups) size += group.size();
+    out.groups_header.reserve(size);
+    for (const std::string& group : def.groups) {
+      if (!out.groups_header.empty()) out.groups_header.push_back(',');
+      out.groups_header.append(group);
+    }
+  }
+  if (!def.rate_limit_policies.empty()) {
+    resolvePolicies(def.rate_limit_policies, snapshot, indexed("consumers", index),
+                    consumerLabel(def, index), out.policies, problems);
+  }
 }
 
 void compileService(const model::Service& def, uint32_t index, CompiledService& out,
@@ -152,6 +203,8 @@ void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snaps
     }
     out.headers.push_back({name, values});
   }
+
+  resolvePolicies(def.rate_limit_policies, snapshot, field, who, out.policies, problems);
 }
 
 }  // namespace
@@ -167,8 +220,9 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& con
   const model::Config& c = s.config_;
   Problems problems;
 
-  if (c.services.size() >= std::numeric_limits<uint32_t>::max() ||
-      c.routes.size() >= std::numeric_limits<uint32_t>::max()) {
+  constexpr std::size_t kMaxEntities = std::numeric_limits<uint32_t>::max();
+  if (c.services.size() >= kMaxEntities || c.routes.size() >= kMaxEntities ||
+      c.consumers.size() >= kMaxEntities || c.rate_limit_policies.size() >= kMaxEntities) {
     return model::Error::invalid("configuration too large");
   }
 
@@ -189,6 +243,48 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& con
         s.service_index_.find(def.name)->second != i) {
       problems.add(indexed("services", i) + ".name", serviceLabel(def, i),
                    "duplicate name '" + def.name + "'");
+    }
+  }
+
+  // Policies before consumers and routes, which resolve their references through the index.
+  s.policy_index_.reserve(c.rate_limit_policies.size() * 2);
+  for (uint32_t i = 0; i < c.rate_limit_policies.size(); ++i) {
+    const model::RateLimitPolicy& def = c.rate_limit_policies[i];
+    if (!s.policy_index_.emplace(def.id, i).second) {
+      problems.add(indexed("rate_limit_policies", i) + ".id", policyLabel(def, i),
+                   "duplicate id '" + def.id + "'");
+    }
+  }
+  for (uint32_t i = 0; i < c.rate_limit_policies.size(); ++i) {
+    const model::RateLimitPolicy& def = c.rate_limit_policies[i];
+    if (!def.name.empty() && !s.policy_index_.emplace(def.name, i).second &&
+        s.policy_index_.find(def.name)->second != i) {
+      problems.add(indexed("rate_limit_policies", i) + ".name", policyLabel(def, i),
+                   "duplicate name '" + def.name + "'");
+    }
+  }
+
+  // Consumers before keys: key entries point into consumers_, which must not move afterwards.
+  s.consumers_.resize(c.consumers.size());
+  s.consumer_index_.reserve(c.consumers.size());
+  for (uint32_t i = 0; i < c.consumers.size(); ++i) {
+    const model::Consumer& def = c.consumers[i];
+    compileConsumer(def, i, s, s.consumers_[i], problems);
+    if (!s.consumer_index_.emplace(def.id, i).second) {
+      problems.add(indexed("consumers", i) + ".id", consumerLabel(def, i),
+                   "duplicate id '" + def.id + "'");
+    }
+  }
+
+  // A key whose consumer is missing is skipped (the store's foreign key prevents it); two keys
+  // with one hash would make authentication ambiguous, so that is an error.
+  s.key_index_.reserve(c.api_keys.size());
+  for (uint32_t i = 0; i < c.api_keys.size(); ++i) {
+    const model::ApiKey& key = c.api_keys[i];
+    const CompiledConsumer* consumer = s.findConsumer(key.consumer_id);
+    if (consumer == nullptr) continue;
+    if (!s.key_index_.emplace(key.key_hash, KeyEntry{&key, consumer}).second) {
+      problems.add(indexed("api_keys", i) + ".key_hash", "api key " + key.id, "duplicate key_hash");
     }
   }
 

@@ -6,7 +6,11 @@
 //
 // What it does: resolves services (targets parsed into host/port/weight, hash_on, timeouts),
 // points every route at its service (by id, or by name as a fallback), compiles hosts, paths
-// (templates, RE2 regexes) and header conditions, and indexes the routes in a Router.
+// (templates, RE2 regexes) and header conditions, and indexes the routes in a Router. It resolves
+// the rate-limit policies of routes and consumers (ids, names as a fallback; an unknown one is an
+// error on "routes[i].rate_limit_policies[j]" / "consumers[i].rate_limit_policies[j]"), joins
+// consumer groups for X-Consumer-Groups, and indexes API keys by hash (a key whose consumer is
+// missing is skipped; a repeated key_hash is an error).
 //
 // Errors: a config that cannot be compiled yields ErrorCode::kInvalid with one FieldError per
 // problem, named like the config document ("routes[3].paths[1]", "services[0].targets[2].url")

@@ -22,11 +22,8 @@ constexpr int kPoolSweepEvery = 10;  // sweeps: idle upstream connections are ch
 
 }  // namespace
 
-std::size_t Worker::StringHash::operator()(std::string_view text) const {
-  return boost::hash_range(text.begin(), text.end());
-}
-
-Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registry)
+Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registry,
+               policy::RateLimiter& rate_limiter)
     : index_(index),
       name_("worker-" + std::to_string(index)),
       options_(options),
@@ -34,6 +31,7 @@ Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registr
       acceptor_(context_),
       sweep_timer_(context_),
       cache_(registry, name_),
+      rate_limiter_(rate_limiter),
       pool_(options.max_idle_upstream, options.upstream_idle_timeout) {}
 
 Worker::~Worker() {

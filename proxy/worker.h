@@ -28,10 +28,12 @@
 #include <thread>
 
 #include "model/result.h"
+#include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_options.h"
 #include "proxy/request_id.h"
 #include "proxy/snapshot_registry.h"
+#include "proxy/string_map.h"
 #include "proxy/upstream/connection_pool.h"
 #include "proxy/upstream/service_balancer.h"
 
@@ -53,7 +55,8 @@ class Worker {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Worker(int index, const ProxyOptions& options, SnapshotRegistry& registry);
+  Worker(int index, const ProxyOptions& options, SnapshotRegistry& registry,
+         policy::RateLimiter& rate_limiter);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -92,6 +95,8 @@ class Worker {
   std::shared_ptr<upstream::ServiceBalancer> balancer(const CompiledService& service,
                                                       int64_t version);
   ProxyMetrics& metrics() { return metrics_; }
+  // Shared by every worker of the process (thread-safe): limits are per process.
+  policy::RateLimiter& rateLimiter() { return rate_limiter_; }
   RequestIdGenerator& requestIds() { return request_ids_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   void track(Deadline& deadline) { deadlines_.push_back(deadline); }
@@ -101,14 +106,6 @@ class Worker {
   std::string& logLine() { return log_line_; }
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const;
-  };
-  struct StringEqual {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
   struct BalancerSlot {
     std::shared_ptr<upstream::ServiceBalancer> balancer;
     const CompiledService* bound = nullptr;
@@ -125,11 +122,12 @@ class Worker {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer sweep_timer_;
   SnapshotCache cache_;
+  policy::RateLimiter& rate_limiter_;
   upstream::ConnectionPool pool_;
-  boost::unordered_flat_map<std::string, BalancerSlot, StringHash, StringEqual> balancers_;
+  StringMap<BalancerSlot> balancers_;
   int64_t balancers_version_ = -1;
   // Targets the active health checker marked down: service id -> urls.
-  boost::unordered_flat_map<std::string, std::vector<std::string>, StringHash, StringEqual>
+  StringMap<std::vector<std::string>>
       active_down_;  // snapshot version the balancer map was pruned for
   ProxyMetrics metrics_;
   RequestIdGenerator request_ids_;

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "model/api_key.h"
 #include "proxy_test_util.h"
 
 namespace turnpike::proxy {
@@ -240,6 +242,149 @@ TEST(SnapshotBuilderTest, MethodsAndHeadersAreCompiled) {
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.headers[0].name, "x-a");
   EXPECT_EQ(r.headers[0].values.size(), 2u);
+}
+
+model::RateLimitPolicy makePolicy(std::string id, std::string name, int64_t limit) {
+  model::RateLimitPolicy p;
+  p.id = std::move(id);
+  p.name = std::move(name);
+  p.limit = limit;
+  return p;
+}
+
+model::Consumer makeConsumer(std::string id, std::string username,
+                             std::vector<std::string> groups = {},
+                             std::vector<std::string> policies = {}) {
+  model::Consumer c;
+  c.id = std::move(id);
+  c.username = std::move(username);
+  c.groups = std::move(groups);
+  c.rate_limit_policies = std::move(policies);
+  return c;
+}
+
+model::ApiKey makeKey(std::string id, std::string consumer_id, std::string_view key) {
+  model::ApiKey k;
+  k.id = std::move(id);
+  k.consumer_id = std::move(consumer_id);
+  k.key_hash = model::sha256Hex(key);
+  k.prefix = model::keyPrefix(key);
+  return k;
+}
+
+// Two consumers (one with groups and policies), three keys (one orphaned), two policies.
+model::Config consumersConfig() {
+  model::Config config = makeConfig({RouteDef("r").paths({"/"})});
+  config.rate_limit_policies = {makePolicy("p-1", "basic", 10), makePolicy("p-2", "gold", 1000)};
+  config.consumers = {makeConsumer("c-1", "acme", {"partners", "eu"}, {"gold", "p-1"}),
+                      makeConsumer("c-2", "solo")};
+  config.api_keys = {makeKey("k-1", "c-1", "tpk_one_0123456789abcdef"),
+                     makeKey("k-2", "c-1", "tpk_two_0123456789abcdef"),
+                     makeKey("k-3", "c-2", "tpk_three_0123456789abcdef"),
+                     makeKey("k-orphan", "c-missing", "tpk_orphan_0123456789abcdef")};
+  return config;
+}
+
+TEST(SnapshotBuilderTest, KeysAreFoundByHash) {
+  auto snapshot = mustBuild(consumersConfig());
+  const KeyEntry* entry = snapshot->findKey(model::sha256Hex("tpk_two_0123456789abcdef"));
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->key->id, "k-2");
+  EXPECT_EQ(entry->key, &snapshot->config().api_keys[1]);
+  ASSERT_NE(entry->consumer, nullptr);
+  EXPECT_EQ(entry->consumer->username(), "acme");
+  EXPECT_EQ(entry->consumer, snapshot->findConsumer("c-1"));
+  EXPECT_EQ(snapshot->findKey(model::sha256Hex("tpk_three_0123456789abcdef"))->consumer->id(),
+            "c-2");
+  // Not by plaintext, prefix or id; an orphaned key is not indexed.
+  EXPECT_EQ(snapshot->findKey("tpk_two_0123456789abcdef"), nullptr);
+  EXPECT_EQ(snapshot->findKey("k-2"), nullptr);
+  EXPECT_EQ(snapshot->findKey(model::sha256Hex("tpk_orphan_0123456789abcdef")), nullptr);
+  EXPECT_EQ(snapshot->findKey(""), nullptr);
+}
+
+TEST(SnapshotBuilderTest, ConsumersAreFoundByIdWithGroupsAndPolicies) {
+  auto snapshot = mustBuild(consumersConfig());
+  ASSERT_EQ(snapshot->consumers().size(), 2u);
+  const CompiledConsumer* acme = snapshot->findConsumer("c-1");
+  ASSERT_NE(acme, nullptr);
+  EXPECT_EQ(acme, &snapshot->consumers()[0]);
+  EXPECT_EQ(acme->def, &snapshot->config().consumers[0]);
+  EXPECT_EQ(acme->groups_header, "partners,eu");
+  EXPECT_TRUE(acme->inGroup("eu"));
+  EXPECT_FALSE(acme->inGroup("EU"));
+  ASSERT_EQ(acme->policies.size(), 2u);  // in the configured order, by name or id
+  EXPECT_EQ(acme->policies[0]->name, "gold");
+  EXPECT_EQ(acme->policies[1]->name, "basic");
+  EXPECT_EQ(acme->policies[0], &snapshot->config().rate_limit_policies[1]);
+
+  const CompiledConsumer* solo = snapshot->findConsumer("c-2");
+  ASSERT_NE(solo, nullptr);
+  EXPECT_EQ(solo->groups_header, "");
+  EXPECT_TRUE(solo->policies.empty());
+  EXPECT_EQ(solo->policies.capacity(), 0u);  // nothing allocated
+
+  EXPECT_EQ(snapshot->findConsumer("acme"), nullptr);  // by id only
+  EXPECT_EQ(snapshot->findConsumer("c-3"), nullptr);
+}
+
+TEST(SnapshotBuilderTest, GroupsHeaderOfOneGroup) {
+  model::Config config = consumersConfig();
+  config.consumers[1].groups = {"solo-group"};
+  auto snapshot = mustBuild(std::move(config));
+  EXPECT_EQ(snapshot->findConsumer("c-2")->groups_header, "solo-group");
+}
+
+TEST(SnapshotBuilderTest, PoliciesAreFoundByIdOrName) {
+  auto snapshot = mustBuild(consumersConfig());
+  const model::RateLimitPolicy* gold = snapshot->findPolicy("gold");
+  ASSERT_NE(gold, nullptr);
+  EXPECT_EQ(gold->limit, 1000);
+  EXPECT_EQ(snapshot->findPolicy("p-2"), gold);
+  EXPECT_EQ(snapshot->findPolicy("p-1")->name, "basic");
+  EXPECT_EQ(snapshot->findPolicy("silver"), nullptr);
+}
+
+TEST(SnapshotBuilderTest, RoutePoliciesAreResolved) {
+  model::Config config = consumersConfig();
+  config.routes.push_back(RouteDef("limited").paths({"/l"}));
+  config.routes[1].rate_limit_policies = {"p-1", "gold", "basic"};  // "basic" repeats p-1
+  auto snapshot = mustBuild(std::move(config));
+  const CompiledRoute& plain = snapshot->routes()[0];
+  EXPECT_TRUE(plain.policies.empty());
+  EXPECT_EQ(plain.policies.capacity(), 0u);  // a route without policies allocates nothing
+  const CompiledRoute& limited = snapshot->routes()[1];
+  ASSERT_EQ(limited.policies.size(), 2u);
+  EXPECT_EQ(limited.policies[0], snapshot->findPolicy("p-1"));
+  EXPECT_EQ(limited.policies[1], snapshot->findPolicy("p-2"));
+}
+
+TEST(SnapshotBuilderTest, UnknownPolicyReferenceIsAnErrorNamingTheField) {
+  model::Config config = consumersConfig();
+  config.routes[0].rate_limit_policies = {"gold", "platinum"};
+  config.consumers[1].rate_limit_policies = {"nope"};
+  auto built = SnapshotBuilder::build(std::move(config));
+  EXPECT_TRUE(hasFieldError(built, "routes[0].rate_limit_policies[1]",
+                            "rate-limit policy 'platinum' not found"));
+  EXPECT_TRUE(hasFieldError(built, "consumers[1].rate_limit_policies[0]",
+                            "rate-limit policy 'nope' not found"));
+  ASSERT_FALSE(built.ok());
+  EXPECT_EQ(built.error().fields.size(), 2u);
+  EXPECT_NE(built.error().message.find("consumer 'solo'"), std::string::npos)
+      << built.error().message;
+}
+
+TEST(SnapshotBuilderTest, DuplicateConsumersPoliciesAndKeysAreErrors) {
+  model::Config config = consumersConfig();
+  config.consumers.push_back(makeConsumer("c-1", "again"));
+  config.rate_limit_policies.push_back(makePolicy("p-1", "other", 1));
+  config.rate_limit_policies.push_back(makePolicy("p-3", "gold", 1));
+  config.api_keys.push_back(makeKey("k-dup", "c-2", "tpk_one_0123456789abcdef"));
+  auto built = SnapshotBuilder::build(std::move(config));
+  EXPECT_TRUE(hasFieldError(built, "consumers[2].id", "duplicate"));
+  EXPECT_TRUE(hasFieldError(built, "rate_limit_policies[2].id", "duplicate"));
+  EXPECT_TRUE(hasFieldError(built, "rate_limit_policies[3].name", "duplicate"));
+  EXPECT_TRUE(hasFieldError(built, "api_keys[4].key_hash", "duplicate"));
 }
 
 }  // namespace

@@ -1,0 +1,139 @@
+#include "proxy/policy/key_auth.h"
+
+#include <vector>
+
+#include "model/api_key.h"
+
+namespace turnpike::proxy::policy {
+
+namespace {
+
+// Calls `fn(parameter, name)` for each '&'-separated parameter of `query` (empty ones included)
+// until it returns true. The name is what precedes the first '='.
+template <class Fn>
+bool forEachParameter(std::string_view query, Fn&& fn) {
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = query.find('&', start);
+    std::string_view parameter =
+        query.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (fn(parameter, parameter.substr(0, parameter.find('=')))) return true;
+    if (end == std::string_view::npos) return false;
+    start = end + 1;
+  }
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "%XX" sequences decoded; a '%' not followed by two hex digits is kept as it is. '+' is not a
+// space here: keys have no spaces, and a literal '+' in a key must survive.
+std::string percentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int high = hexValue(text[i + 1]);
+      int low = hexValue(text[i + 2]);
+      if (high >= 0 && low >= 0) {
+        out.push_back(static_cast<char>(high * 16 + low));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string_view> queryParameter(std::string_view query, std::string_view name) {
+  if (query.empty()) return std::nullopt;
+  std::optional<std::string_view> found;
+  forEachParameter(query, [&](std::string_view parameter, std::string_view parameter_name) {
+    if (parameter_name != name) return false;
+    found = parameter.size() > name.size() ? parameter.substr(name.size() + 1) : std::string_view();
+    return true;
+  });
+  return found;
+}
+
+std::string removeQueryParameter(std::string_view query, std::string_view name) {
+  if (!queryParameter(query, name)) return std::string(query);
+  std::string out;
+  out.reserve(query.size());
+  bool first = true;
+  forEachParameter(query, [&](std::string_view parameter, std::string_view parameter_name) {
+    if (parameter_name == name) return false;
+    if (!first) out.push_back('&');
+    out.append(parameter);
+    first = false;
+    return false;
+  });
+  return out;
+}
+
+KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
+                           const HeaderView& headers, std::string_view query, int64_t now_unix) {
+  const model::RouteAuth& auth = route.def->auth;
+  KeyAuthResult result;
+  if (auth.type != model::AuthType::kApiKey) return result;  // kNotRequired
+
+  std::string_view presented;
+  for (const std::string& name : auth.key_names) {
+    headers.visit(name, [&](std::string_view value) {
+      presented = value;
+      return true;  // the first occurrence only
+    });
+    if (!presented.empty()) {
+      result.found_in_header = name;
+      break;
+    }
+  }
+  if (presented.empty() && !query.empty()) {
+    for (const std::string& name : auth.key_names) {
+      std::optional<std::string_view> value = queryParameter(query, name);
+      if (value && !value->empty()) {
+        presented = *value;
+        result.found_in_query = name;
+        break;
+      }
+    }
+  }
+  if (presented.empty()) {
+    result.outcome = AuthOutcome::kMissing;
+    return result;
+  }
+
+  const std::string hash =
+      !result.found_in_query.empty() && presented.find('%') != std::string_view::npos
+          ? model::sha256Hex(percentDecode(presented))
+          : model::sha256Hex(presented);
+  const KeyEntry* entry = snapshot.findKey(hash);
+  if (entry == nullptr) {
+    result.outcome = AuthOutcome::kUnknown;
+  } else if (entry->key->expires_at && now_unix >= *entry->key->expires_at) {
+    result.outcome = AuthOutcome::kExpired;
+  } else {
+    result.outcome = AuthOutcome::kAuthenticated;
+    result.entry = entry;
+  }
+  return result;
+}
+
+bool allowedByGroups(const CompiledRoute& route, const CompiledConsumer* consumer) {
+  const std::vector<std::string>& allowed = route.def->allow_groups;
+  if (allowed.empty()) return true;
+  if (consumer == nullptr) return false;
+  for (const std::string& group : allowed) {
+    if (consumer->inGroup(group)) return true;
+  }
+  return false;
+}
+
+}  // namespace turnpike::proxy::policy

@@ -1,0 +1,84 @@
+// Key authentication and the consumer-group ACL: pure functions of a pinned Snapshot, the matched
+// route and the request's headers and query, so that they are tested without a socket.
+//
+//   KeyAuthResult auth = policy::authenticate(*pinned, *match.route, view.headers, query, now);
+//   switch (auth.outcome) {
+//     case AuthOutcome::kMissing: case AuthOutcome::kUnknown: case AuthOutcome::kExpired:
+//       return answer(401);  // with WWW-Authenticate: ApiKey
+//     default: break;
+//   }
+//   const CompiledConsumer* consumer = auth.entry ? auth.entry->consumer : nullptr;
+//   if (!policy::allowedByGroups(*match.route, consumer)) return answer(403);
+//   if (match.route->def->auth.hide_credentials) {
+//     if (!auth.found_in_header.empty()) upstream_headers.erase(auth.found_in_header);
+//     if (!auth.found_in_query.empty()) query = removeQueryParameter(query, auth.found_in_query);
+//   }
+//
+// THREAD: pure; any thread. OWNERSHIP: every pointer and view in a result points into the
+// Snapshot (entries, key names) and lives as long as it. COST: authenticate() scans the headers
+// once per key name and the query once per key name, hashes the presented key once (SHA-256, one
+// 64-byte string) and does one hash-map lookup.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/compiled_consumer.h"
+#include "proxy/compiled_route.h"
+#include "proxy/request_view.h"
+#include "proxy/snapshot.h"
+
+namespace turnpike::proxy::policy {
+
+enum class AuthOutcome : uint8_t {
+  kNotRequired,    // the route's auth type is none: no credential was looked at
+  kAuthenticated,  // a known, unexpired key; KeyAuthResult::entry is set
+  kMissing,        // no key under any of the route's key names (or only empty values)
+  kUnknown,        // a key was presented but no key in the snapshot has its hash
+  kExpired,        // a known key whose expires_at has passed
+};
+
+struct KeyAuthResult {
+  AuthOutcome outcome = AuthOutcome::kNotRequired;
+  const KeyEntry* entry = nullptr;  // set for kAuthenticated only
+  // Where the presented key came from (for hide_credentials), whatever the outcome; views of the
+  // route's key_names. Empty when none was found (at most one of the two is set).
+  std::string_view found_in_header;
+  std::string_view found_in_query;
+};
+
+// Authenticates a request for `route`. Auth type none -> kNotRequired. api_key: looks in the
+// headers named by route.def->auth.key_names first (in order; names compare case-insensitively;
+// the first occurrence of a field counts), then in the query string under the same names (first
+// occurrence; names compare exactly); the first non-empty value wins (an empty value counts as
+// absent). A query value is percent-decoded ("%2B" -> "+"; '+' stays '+') before hashing, so a
+// key with reserved characters can be sent encoded; header values are taken as they are. The key
+// is hashed once (model::sha256Hex) and looked up with Snapshot::findKey(). A key is expired
+// when now_unix >= expires_at.
+[[nodiscard]] KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
+                                         const HeaderView& headers, std::string_view query,
+                                         int64_t now_unix);
+
+// The ACL step. Without allow_groups any caller passes (authenticate() has already refused a
+// route's unauthenticated callers). With allow_groups, `consumer` must be in at least one of them
+// (exact, case-sensitive names); nullptr (no consumer: the route has no auth) never is, so a
+// route with allow_groups but auth none refuses every request, like Kong's ACL plugin without an
+// authentication plugin. The caller answers 403 (API.md); it is not a build error, so that one
+// such route cannot stop the rest of a configuration from being served. No allocation.
+[[nodiscard]] bool allowedByGroups(const CompiledRoute& route, const CompiledConsumer* consumer);
+
+// The query string without any parameter named `name` (for hide_credentials):
+// "a=1&apikey=x&b=2" -> "a=1&b=2". Parameters are split on '&' only; a parameter's name is what
+// precedes its first '=' (all of it when there is no '='), compared exactly and NOT decoded: a
+// percent-encoded name ("api%6Bey=x") is neither matched here nor by authenticate(). Everything
+// else is kept byte for byte, empty segments ("a&&b") included.
+[[nodiscard]] std::string removeQueryParameter(std::string_view query, std::string_view name);
+
+// The raw (not decoded) value of the first parameter named `name`, with the same name rules as
+// removeQueryParameter(); "" for "name=" and for a bare "name". nullopt when absent.
+[[nodiscard]] std::optional<std::string_view> queryParameter(std::string_view query,
+                                                             std::string_view name);
+
+}  // namespace turnpike::proxy::policy
