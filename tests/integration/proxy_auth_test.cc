@@ -16,10 +16,9 @@
 #include <string>
 #include <thread>
 
-#include "tests/support/admin_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
-#include "tests/support/turnpike_process.h"
 
 namespace turnpike::test_support {
 namespace {
@@ -27,45 +26,26 @@ namespace {
 using nlohmann::json;
 using test::TestUpstream;
 
-class ProxyAuthTest : public ::testing::Test {
+class ProxyAuthTest : public ProxySuiteTest {
  public:
   static void SetUpTestSuite() {
-    start_error_.clear();
-    process_ = std::make_unique<TurnpikeProcess>(
-        ProcessOptions{.extra_args = {"--workers", "2", "--access-log", "off"}});
-    if (auto started = process_->start(); !started) start_error_ = started.message();
+    startSuite({.extra_args = {"--workers", "2", "--access-log", "off"}});
     upstream_ = std::make_unique<TestUpstream>("orders");
     upstream_->start();
   }
   static void TearDownTestSuite() {
-    process_.reset();
+    ProxySuiteTest::TearDownTestSuite();
     upstream_.reset();
   }
 
  protected:
   void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << "turnpike did not start: " << start_error_;
-    admin_.emplace(process_->adminClient());
-    host_ = uniqueName("auth") + ".example.test";
-    service_ = uniqueName("svc");
-    create("/services",
-           {{"name", service_}, {"targets", {{{"url", upstream_->url()}, {"weight", 100}}}}});
+    ProxySuiteTest::SetUp();
+    service_ = service(upstream_->url());
   }
 
-  json create(const std::string& collection, const json& body, int expected = 201) {
-    Response r = admin_->post(collection + "?wait_for_proxy=true", body);
-    EXPECT_EQ(r.status, expected) << "POST " << collection << " " << body.dump() << "\n" << r;
-    return r.json();
-  }
-  // A route on this test's host; `fields` adds auth, groups, policies.
-  std::string route(json fields) {
-    std::string name = uniqueName("route");
-    fields["name"] = name;
-    fields["service"] = service_;
-    fields["hosts"] = {host_};
-    create("/routes", fields);
-    return name;
-  }
+  // A route on this test's host to its service; `fields` adds auth, groups, policies.
+  std::string route(json fields) { return ProxySuiteTest::route(service_, std::move(fields)); }
   std::string consumer(json groups = json::array()) {
     std::string name = uniqueName("user");
     create("/consumers", {{"username", name}, {"groups", groups}});
@@ -77,17 +57,8 @@ class ProxyAuthTest : public ::testing::Test {
     json created = create("/consumers/" + consumer + "/keys", body);
     return {created.value("id", ""), created.value("key", "")};
   }
-  HttpClient proxy() {
-    HttpClient client("127.0.0.1", process_->proxyPort(), std::chrono::seconds(5));
-    client.setDefaultHeader("Host", host_);
-    return client;
-  }
 
-  static inline std::unique_ptr<TurnpikeProcess> process_;
   static inline std::unique_ptr<TestUpstream> upstream_;
-  static inline std::string start_error_;
-  std::optional<HttpClient> admin_;
-  std::string host_;
   std::string service_;
 };
 
@@ -114,7 +85,7 @@ TEST_F(ProxyAuthTest, KeyLifecycleCreateCallRevoke) {
   EXPECT_EQ(seen["x-consumer-groups"], "partners,beta");
   EXPECT_EQ(seen["apikey"], key);  // hide_credentials is off: the upstream sees the key
 
-  Response revoked = admin_->del("/consumers/" + user + "/keys/" + key_id + "?wait_for_proxy=true");
+  Response revoked = admin().del("/consumers/" + user + "/keys/" + key_id + "?wait_for_proxy=true");
   ASSERT_EQ(revoked.status, 204) << revoked;
   EXPECT_EQ(c.get("/orders", {{"apikey", key}}).status, 401);
 }
@@ -190,7 +161,7 @@ TEST_F(ProxyAuthTest, RateLimitAnswers429WithHeadersAndAnEditKeepsTheCount) {
 
   // Raising the limit keeps the count: exactly one more request passes.
   Response edited =
-      admin_->patch("/rate-limit-policies/" + policy + "?wait_for_proxy=true", {{"limit", 4}});
+      admin().patch("/rate-limit-policies/" + policy + "?wait_for_proxy=true", {{"limit", 4}});
   ASSERT_EQ(edited.status, 200) << edited;
   EXPECT_EQ(c.get("/limited", {{"apikey", key}}).status, 200);
   EXPECT_EQ(c.get("/limited", {{"apikey", key}}).status, 429);
@@ -227,7 +198,7 @@ TEST_F(ProxyAuthTest, TheDatabaseNeverHoldsAPlaintextKey) {
   HttpClient c = proxy();
   EXPECT_EQ(c.get("/db", {{"apikey", supplied}}).status, 200);
   for (const std::string suffix : {"", "-wal"}) {
-    std::ifstream file(process_->dbPath() + suffix, std::ios::binary);
+    std::ifstream file(process().dbPath() + suffix, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     EXPECT_EQ(bytes.find(generated), std::string::npos) << "plaintext key in turnpike.db" << suffix;
     EXPECT_EQ(bytes.find(supplied), std::string::npos) << "plaintext key in turnpike.db" << suffix;

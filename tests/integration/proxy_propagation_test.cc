@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/admin_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
 #include "tests/support/turnpike_process.h"
 
@@ -26,17 +26,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using test::TestUpstream;
 using Clock = std::chrono::steady_clock;
-
-// Polls `condition` every 10 ms until it holds or `timeout` passes; returns its last value.
-template <class Condition>
-bool eventually(Condition condition, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
 
 // The access log lines (JSON objects) among a process's standard output.
 std::vector<json> accessLogLines(const std::string& stdout_text) {
@@ -51,22 +40,16 @@ std::vector<json> accessLogLines(const std::string& stdout_text) {
   return lines;
 }
 
-class ProxyPropagationTest : public ::testing::Test {
+class ProxyPropagationTest : public ProxySuiteTest {
  public:
   static void SetUpTestSuite() {
-    start_error_.clear();
     // The access log keeps its default: standard output.
-    process_ = std::make_unique<TurnpikeProcess>(ProcessOptions{.extra_args = {"--workers", "2"}});
-    if (auto started = process_->start(); !started) start_error_ = started.message();
+    startSuite({.extra_args = {"--workers", "2"}});
   }
-  static void TearDownTestSuite() { process_.reset(); }
 
  protected:
   void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << "turnpike did not start: " << start_error_;
-    ASSERT_TRUE(process_->running()) << "turnpike is not running";
-    admin_.emplace(process_->adminClient());
-    host_ = uniqueName("pg") + ".example.test";
+    ProxySuiteTest::SetUp();
     upstream_.start();
   }
 
@@ -85,22 +68,14 @@ class ProxyPropagationTest : public ::testing::Test {
     return route;
   }
 
-  HttpClient proxy(uint16_t port) {
+  // A client of another process's proxy port sending `Host: host_`.
+  HttpClient proxyAt(uint16_t port) {
     HttpClient client("127.0.0.1", port, std::chrono::seconds(5));
     client.setDefaultHeader("Host", host_);
     return client;
   }
 
-  static TurnpikeProcess& process() { return *process_; }
-  HttpClient& admin() { return *admin_; }
-
-  std::string host_;  // unique to the test
   TestUpstream upstream_{"propagation"};
-
- private:
-  inline static std::unique_ptr<TurnpikeProcess> process_;
-  inline static std::string start_error_;
-  std::optional<HttpClient> admin_;
 };
 
 TEST_F(ProxyPropagationTest, StatusShowsEveryWorkerServingTheStoredVersionAfterAWrite) {
@@ -141,7 +116,7 @@ TEST_F(ProxyPropagationTest, ASecondProcessOnTheSameDatabaseServesTheFirstOnesRo
                                         .extra_args = {"--workers", "2", "--access-log", "off"},
                                         .db_path = process().dbPath()});
   ASSERT_TRUE(second.start());
-  HttpClient via_second = proxy(second.proxyPort());
+  HttpClient via_second = proxyAt(second.proxyPort());
   EXPECT_EQ(via_second.get("/").status, 404) << "no route for this host yet";
 
   serveUpstream(admin());  // through the first process's admin API, no waiting
@@ -163,7 +138,7 @@ TEST_F(ProxyPropagationTest, ASecondProcessOnTheSameDatabaseServesTheFirstOnesRo
 TEST_F(ProxyPropagationTest, AccessLogHasOneJsonLinePerProxiedRequest) {
   const std::string route = serveUpstream(admin(), "?wait_for_proxy=true");
   const std::string run = uniqueName("alog");
-  HttpClient c = proxy(process().proxyPort());
+  HttpClient c = proxy();
   std::map<std::string, int> expected_status;  // request id -> status
   for (int i = 0; i < 3; ++i) {
     const std::string id = run + "-ok-" + std::to_string(i);

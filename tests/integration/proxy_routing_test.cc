@@ -13,10 +13,9 @@
 #include <optional>
 #include <string>
 
-#include "tests/support/admin_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
-#include "tests/support/turnpike_process.h"
 
 namespace turnpike::test_support {
 namespace {
@@ -24,79 +23,21 @@ namespace {
 using nlohmann::json;
 using test::TestUpstream;
 
-class ProxyRoutingTest : public ::testing::Test {
- public:
-  static void SetUpTestSuite() {
-    start_error_.clear();
-    process_ = std::make_unique<TurnpikeProcess>(
-        ProcessOptions{.extra_args = {"--workers", "1", "--access-log", "off"}});
-    if (auto started = process_->start(); !started) start_error_ = started.message();
-  }
-  static void TearDownTestSuite() { process_.reset(); }
-
+class ProxyRoutingTest : public ProxySuiteTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << "turnpike did not start: " << start_error_;
-    ASSERT_TRUE(process_->running()) << "turnpike is not running";
-    admin_.emplace(process_->adminClient());
-    host_ = uniqueName("rt") + ".example.test";
-  }
-
-  // POST `collection`?wait_for_proxy=true; expects 201 (the proxy then serves the change).
-  json create(const std::string& collection, const json& body) {
-    Response r = admin_->post(collection + "?wait_for_proxy=true", body);
-    EXPECT_EQ(r.status, 201) << "POST " << collection << " " << body.dump() << "\n" << r;
-    return r.json();
-  }
-  // A service with `up` as its only target; returns its name.
-  std::string service(const TestUpstream& up) {
-    std::string name = uniqueName("svc");
-    create("/services", {{"name", name}, {"targets", {{{"url", up.url()}, {"weight", 100}}}}});
-    return name;
-  }
-  // A route to `service` with the given fields (a unique name is added); returns its name.
-  std::string route(const std::string& service, json fields) {
-    std::string name = uniqueName("route");
-    fields["name"] = name;
-    fields["service"] = service;
-    create("/routes", fields);
-    return name;
-  }
-
-  // A client of the proxy port sending `Host: host`.
-  HttpClient proxy(const std::string& host) {
-    HttpClient client("127.0.0.1", process_->proxyPort(), std::chrono::seconds(5));
-    client.setDefaultHeader("Host", host);
-    return client;
-  }
-  // Which upstream answered (the echo's "upstream"), or "HTTP <status>" for anything else.
-  static std::string servedBy(const Response& r) {
-    json echo = r.json();
-    if (r.status != 200 || !echo.is_object()) return "HTTP " + std::to_string(r.status);
-    return echo.value("upstream", "?");
-  }
+  // The path the echo upstream received, or "HTTP <status>" for anything else.
   static std::string pathSeen(const Response& r) {
     json echo = r.json();
     return echo.is_object() ? echo.value("path", "?") : "HTTP " + std::to_string(r.status);
   }
-
-  static TurnpikeProcess& process() { return *process_; }
-  HttpClient& admin() { return *admin_; }
-
-  std::string host_;  // unique to the test
-
- private:
-  inline static std::unique_ptr<TurnpikeProcess> process_;
-  inline static std::string start_error_;
-  std::optional<HttpClient> admin_;
 };
 
 TEST_F(ProxyRoutingTest, ExactHostBeatsWildcardAndWildcardNeedsASubdomain) {
   TestUpstream exact("exact"), wildcard("wildcard");
   exact.start();
   wildcard.start();
-  route(service(exact), {{"hosts", {"api." + host_}}});
-  route(service(wildcard), {{"hosts", {"*." + host_}}});
+  route(service(exact.url()), {{"hosts", {"api." + host_}}});
+  route(service(wildcard.url()), {{"hosts", {"*." + host_}}});
 
   EXPECT_EQ(servedBy(proxy("api." + host_).get("/x")), "exact");
   EXPECT_EQ(servedBy(proxy("API." + host_).get("/x")), "exact") << "host names are case-blind";
@@ -112,10 +53,11 @@ TEST_F(ProxyRoutingTest, PathPrecedenceIsExactThenTemplateThenLongestPrefix) {
   exact.start();
   templated.start();
   prefix.start();
-  route(service(exact), {{"hosts", {host_}}, {"paths", {"/items/me"}}, {"strip_path", false}});
-  route(service(templated),
+  route(service(exact.url()),
+        {{"hosts", {host_}}, {"paths", {"/items/me"}}, {"strip_path", false}});
+  route(service(templated.url()),
         {{"hosts", {host_}}, {"paths", {"/items/{id}"}}, {"strip_path", false}});
-  route(service(prefix), {{"hosts", {host_}}, {"paths", {"/items"}}, {"strip_path", false}});
+  route(service(prefix.url()), {{"hosts", {host_}}, {"paths", {"/items"}}, {"strip_path", false}});
 
   HttpClient c = proxy(host_);
   EXPECT_EQ(servedBy(c.get("/items/me")), "exact");           // exact beats template
@@ -134,12 +76,13 @@ TEST_F(ProxyRoutingTest, MethodsAndHeaderConditionsSelectTheRoute) {
   reads.start();
   writes.start();
   v2.start();
-  route(service(reads), {{"hosts", {host_}}, {"paths", {"/m"}}, {"methods", {"GET", "HEAD"}}});
-  route(service(writes), {{"hosts", {host_}}, {"paths", {"/m"}}, {"methods", {"POST"}}});
-  route(service(v2), {{"hosts", {host_}},
-                      {"paths", {"/m"}},
-                      {"methods", {"GET"}},
-                      {"headers", {{"x-version", {"2"}}}}});
+  route(service(reads.url()),
+        {{"hosts", {host_}}, {"paths", {"/m"}}, {"methods", {"GET", "HEAD"}}});
+  route(service(writes.url()), {{"hosts", {host_}}, {"paths", {"/m"}}, {"methods", {"POST"}}});
+  route(service(v2.url()), {{"hosts", {host_}},
+                            {"paths", {"/m"}},
+                            {"methods", {"GET"}},
+                            {"headers", {{"x-version", {"2"}}}}});
 
   HttpClient c = proxy(host_);
   EXPECT_EQ(servedBy(c.get("/m")), "reads");
@@ -154,7 +97,7 @@ TEST_F(ProxyRoutingTest, MethodsAndHeaderConditionsSelectTheRoute) {
 TEST_F(ProxyRoutingTest, StripPathRemovesTheMatchedPrefixOnlyWhenAsked) {
   TestUpstream up("up");
   up.start();
-  const std::string svc = service(up);
+  const std::string svc = service(up.url());
   route(svc, {{"hosts", {host_}}, {"paths", {"/strip"}}, {"strip_path", true}});
   route(svc, {{"hosts", {host_}}, {"paths", {"/keep"}}, {"strip_path", false}});
 
@@ -172,7 +115,7 @@ TEST_F(ProxyRoutingTest, StripPathRemovesTheMatchedPrefixOnlyWhenAsked) {
 TEST_F(ProxyRoutingTest, PreserveHostChoosesTheHostTheUpstreamSees) {
   TestUpstream up("up");
   up.start();
-  const std::string svc = service(up);
+  const std::string svc = service(up.url());
   route(svc, {{"hosts", {host_}}, {"paths", {"/preserved"}}, {"preserve_host", true}});
   route(svc, {{"hosts", {host_}}, {"paths", {"/rewritten"}}, {"preserve_host", false}});
 
@@ -189,7 +132,7 @@ TEST_F(ProxyRoutingTest, PreserveHostChoosesTheHostTheUpstreamSees) {
 TEST_F(ProxyRoutingTest, PathParametersDoNotBreakForwarding) {
   TestUpstream up("up");
   up.start();
-  const std::string svc = service(up);
+  const std::string svc = service(up.url());
   route(svc, {{"hosts", {host_}}, {"paths", {"/users/{id}/orders"}}, {"strip_path", false}});
   route(svc, {{"hosts", {host_}}, {"paths", {"/accounts/{id}"}}});  // strip_path: default true
 
@@ -228,7 +171,7 @@ TEST_F(ProxyRoutingTest, UnmatchedRequestIsA404ProblemWithRequestId) {
 TEST_F(ProxyRoutingTest, WaitForProxyMakesWritesVisibleToTheVeryNextRequest) {
   TestUpstream up("up");
   up.start();
-  const std::string svc = service(up);
+  const std::string svc = service(up.url());
   HttpClient c = proxy(host_);
   EXPECT_TRUE(isProblem(c.get("/fresh"), 404));
 

@@ -24,8 +24,8 @@
 #include <string_view>
 #include <thread>
 
-#include "tests/support/admin_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
 #include "tests/support/turnpike_process.h"
 
@@ -219,21 +219,10 @@ class RssPeak {
   std::thread thread_;
 };
 
-class ProxyStreamingTest : public ::testing::Test {
- public:
-  static void SetUpTestSuite() {
-    start_error_.clear();
-    process_ = std::make_unique<TurnpikeProcess>(
-        ProcessOptions{.extra_args = {"--workers", "1", "--access-log", "off"}});
-    if (auto started = process_->start(); !started) start_error_ = started.message();
-  }
-  static void TearDownTestSuite() { process_.reset(); }
-
+class ProxyStreamingTest : public ProxySuiteTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << "turnpike did not start: " << start_error_;
-    ASSERT_TRUE(process_->running()) << "turnpike is not running";
-    host_ = uniqueName("st") + ".example.test";
+    ProxySuiteTest::SetUp();
     upstream_.start();
   }
 
@@ -253,15 +242,9 @@ class ProxyStreamingTest : public ::testing::Test {
     ASSERT_EQ(route.status, 201) << route;
   }
 
-  static TurnpikeProcess& process() { return *process_; }
-  uint16_t proxyPort() const { return process_->proxyPort(); }
+  uint16_t proxyPort() const { return process().proxyPort(); }
 
-  std::string host_;  // unique to the test
   TestUpstream upstream_{"stream"};
-
- private:
-  inline static std::unique_ptr<TurnpikeProcess> process_;
-  inline static std::string start_error_;
 };
 
 TEST_F(ProxyStreamingTest, HundredMegabyteBodiesStreamBothWaysInBoundedMemory) {

@@ -6,11 +6,7 @@
 //
 // Every test starts its own upstreams (TestUpstream) and routes on its own unique host name, so
 // the tests of the suite share one process without seeing each other's routes.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -22,10 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/admin_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
-#include "tests/support/turnpike_process.h"
 
 namespace turnpike::test_support {
 namespace {
@@ -35,63 +30,8 @@ using std::chrono::milliseconds;
 using test::TestUpstream;
 using Clock = std::chrono::steady_clock;
 
-// A loopback port bound but not listening: connecting to it is refused, and nobody else can take
-// it while the object lives (a fixed "dead" port such as 1 or 9 may be in use on the machine).
-class RefusingPort {
- public:
-  RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot bind a loopback port";
-    }
-    port_ = ntohs(addr.sin_port);
-  }
-  ~RefusingPort() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RefusingPort(const RefusingPort&) = delete;
-  RefusingPort& operator=(const RefusingPort&) = delete;
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int fd_;
-  uint16_t port_ = 0;
-};
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes; returns its last value.
-template <class Condition>
-bool eventually(Condition condition, milliseconds timeout = std::chrono::seconds(5)) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
-class ProxyUpstreamTest : public ::testing::Test {
- public:
-  static void SetUpTestSuite() {
-    start_error_.clear();
-    process_ = std::make_unique<TurnpikeProcess>(
-        ProcessOptions{.extra_args = {"--workers", "1", "--access-log", "off"}});
-    if (auto started = process_->start(); !started) start_error_ = started.message();
-  }
-  static void TearDownTestSuite() { process_.reset(); }
-
+class ProxyUpstreamTest : public ProxySuiteTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << "turnpike did not start: " << start_error_;
-    ASSERT_TRUE(process_->running()) << "turnpike is not running";
-    admin_.emplace(process_->adminClient());
-    host_ = uniqueName("up") + ".example.test";
-  }
-
   // Creates a service from `targets` (url, weight) and `fields`, and a route sending every
   // request for host_ to it; waits until the proxy serves both.
   void serve(const std::vector<std::pair<std::string, int>>& targets,
@@ -101,26 +41,10 @@ class ProxyUpstreamTest : public ::testing::Test {
     const std::string name = uniqueName("svc");
     fields["name"] = name;
     fields["targets"] = list;
-    Response service = admin_->post("/services", fields);
-    ASSERT_EQ(service.status, 201) << fields.dump() << "\n" << service;
-    Response route =
-        admin_->post("/routes?wait_for_proxy=true",
-                     {{"name", uniqueName("route")}, {"service", name}, {"hosts", {host_}}});
-    ASSERT_EQ(route.status, 201) << route;
+    create("/services", fields);
+    route(name);
   }
 
-  // A client of the proxy port sending `Host: host_`.
-  HttpClient proxy(milliseconds timeout = std::chrono::seconds(5)) {
-    HttpClient client("127.0.0.1", process_->proxyPort(), timeout);
-    client.setDefaultHeader("Host", host_);
-    return client;
-  }
-  // Which upstream answered (the echo's "upstream"), or "HTTP <status>" for anything else.
-  static std::string servedBy(const Response& r) {
-    json echo = r.json();
-    if (r.status != 200 || !echo.is_object()) return "HTTP " + std::to_string(r.status);
-    return echo.value("upstream", "?");
-  }
   // How many of `n` GETs of `target` each upstream answered.
   std::map<std::string, int> spread(int n, const std::string& target = "/") {
     std::map<std::string, int> seen;
@@ -128,22 +52,6 @@ class ProxyUpstreamTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) seen[servedBy(c.get(target))]++;
     return seen;
   }
-
-  // A problem+json answer of Turnpike's own, with its X-Request-Id.
-  static ::testing::AssertionResult isProxyProblem(const Response& r, int status) {
-    if (auto problem = isProblem(r, status); !problem) return problem;
-    if (r.headerOr("X-Request-Id").empty()) {
-      return ::testing::AssertionFailure() << "no X-Request-Id:\n" << r;
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  std::string host_;  // unique to the test
-
- private:
-  inline static std::unique_ptr<TurnpikeProcess> process_;
-  inline static std::string start_error_;
-  std::optional<HttpClient> admin_;
 };
 
 TEST_F(ProxyUpstreamTest, ReusesKeepAliveConnectionsAndRetriesAStaleOne) {

@@ -12,9 +12,11 @@ std::string tailOf(const std::string& text, size_t max = 3000) {
 
 }  // namespace
 
-void AdminSuiteTest::SetUpTestSuite() {
+void AdminSuiteTest::SetUpTestSuite() { startSuite({}); }
+
+void AdminSuiteTest::startSuite(ProcessOptions options) {
   start_error_.clear();
-  process_ = std::make_unique<TurnpikeProcess>();
+  process_ = std::make_unique<TurnpikeProcess>(std::move(options));
   if (auto started = process_->start(); !started) start_error_ = started.message();
 }
 

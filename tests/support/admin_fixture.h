@@ -32,6 +32,10 @@ class AdminSuiteTest : public ::testing::Test {
   static void TearDownTestSuite();
 
  protected:
+  // Starts the suite's process with `options`; SetUpTestSuite() uses the defaults. A derived
+  // suite that needs other flags defines its own SetUpTestSuite() calling this.
+  static void startSuite(ProcessOptions options);
+
   void SetUp() override;
   void TearDown() override;
 

@@ -24,6 +24,7 @@
 #include "proxy/snapshot_builder.h"
 #include "proxy/snapshot_registry.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
 
 namespace turnpike::proxy {
@@ -32,6 +33,7 @@ namespace {
 using nlohmann::json;
 using test::TestUpstream;
 using test_support::HttpClient;
+using test_support::RefusingPort;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
@@ -73,23 +75,6 @@ json service(const std::string& name, std::vector<std::pair<std::string, int>> t
   return s;
 }
 
-// A loopback port bound but not listening: connecting to it is refused, and nobody else can take
-// it while the object lives.
-class RefusingPort {
- public:
-  RefusingPort() : socket_(io_) {
-    socket_.open(tcp::v4());
-    socket_.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(socket_.local_endpoint().port());
-  }
-
- private:
-  asio::io_context io_;
-  tcp::socket socket_;
-};
-
 class ProxyServerTest : public ::testing::Test {
  protected:
   void startProxy(int workers = 1, ProxyOptions options = {}) {
@@ -107,6 +92,14 @@ class ProxyServerTest : public ::testing::Test {
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+  }
+  // Starts one worker serving `up` as service "s" on a catch-all route ("/", plus
+  // `route_fields`).
+  void serveOne(const TestUpstream& up, const json& route_fields = json::object()) {
+    startProxy();
+    json route = {{"service", "s"}, {"paths", {"/"}}};
+    route.update(route_fields);
+    publish(json::array({service("s", {{up.url(), 100}})}), json::array({route}));
   }
   HttpClient client() { return HttpClient("127.0.0.1", proxy_->port()); }
 
@@ -360,9 +353,7 @@ TEST_F(ProxyServerTest, ConnectFailureMovesToAnotherTarget) {
 TEST_F(ProxyServerTest, HopByHopHeadersAreStrippedBothWays) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  serveOne(up);
   HttpClient c = client();
   auto r = c.get(
       "/?header.Keep-Alive=timeout%3D5&header.X-Upstream-Secret=1&header.Connection=X-Upstream-"
@@ -380,9 +371,7 @@ TEST_F(ProxyServerTest, HopByHopHeadersAreStrippedBothWays) {
 TEST_F(ProxyServerTest, PipelinedRequestsAreAnsweredInOrder) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}, {"strip_path", false}}}));
+  serveOne(up, {{"strip_path", false}});
   std::string out =
       raw("GET /first?delay_ms=200 HTTP/1.1\r\nHost: x\r\n\r\n"
           "GET /second HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -400,9 +389,7 @@ TEST_F(ProxyServerTest, PipelinedRequestsAreAnsweredInOrder) {
 TEST_F(ProxyServerTest, ExpectContinueIsAnswered) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  serveOne(up);
   asio::io_context io;
   tcp::socket socket(io);
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), proxy_->port()));
@@ -467,9 +454,7 @@ TEST_F(ProxyServerTest, SlowHeadersGet408AndIdleConnectionsClose) {
 TEST_F(ProxyServerTest, Http10ClientsGetBodiesTheyCanRead) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  serveOne(up);
   // A chunked upstream answer cannot be sent chunked to HTTP/1.0: the body ends at close.
   std::string out = raw("GET /?size=5&chunked=1 HTTP/1.0\r\nHost: x\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 200 ", 0), 0U) << out;
@@ -486,9 +471,7 @@ TEST_F(ProxyServerTest, Http10ClientsGetBodiesTheyCanRead) {
 TEST_F(ProxyServerTest, StreamsLargeBodiesBothWays) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  serveOne(up);
   HttpClient c = client();
   auto download = c.get("/?size=20000000");
   ASSERT_EQ(download.status, 200);
@@ -506,9 +489,7 @@ TEST_F(ProxyServerTest, StreamsLargeBodiesBothWays) {
 TEST_F(ProxyServerTest, HeadKeepsContentLengthWithoutBody) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  serveOne(up);
   std::string out =
       raw("HEAD /?size=1234 HTTP/1.1\r\nHost: x\r\n\r\nGET /?size=3 HTTP/1.1\r\nHost: "
           "x\r\nConnection: close\r\n\r\n");
@@ -597,9 +578,7 @@ TEST_F(ProxyServerTest, MetricsCountRequestsByRouteAndStatus) {
 TEST_F(ProxyServerTest, StopDrainsAnInFlightRequest) {
   TestUpstream up;
   up.start();
-  startProxy();
-  publish(json::array({service("s", {{up.url(), 100}})}),
-          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  serveOne(up);
   int status = 0;
   std::thread request([&] { status = client().get("/?delay_ms=500").status; });
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
