@@ -2,42 +2,9 @@
 
 #include <cstdio>
 
-namespace turnpike::proxy {
+#include "model/http_status.h"
 
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Error";
-  }
-}
+namespace turnpike::proxy {
 
 void appendJsonEscaped(std::string_view text, std::string& out) {
   for (char c : text) {
@@ -71,7 +38,7 @@ void appendJsonEscaped(std::string_view text, std::string& out) {
 
 void renderProblem(const ProxyAnswer& answer, std::string_view request_id, bool keep_alive,
                    bool head, std::string& out) {
-  const std::string_view title = reasonPhrase(answer.status);
+  const std::string_view title = model::reasonPhrase(answer.status);
   std::string body;
   body.reserve(128 + answer.detail.size() + request_id.size());
   body += R"({"type":"about:blank","title":")";

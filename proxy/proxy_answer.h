@@ -22,9 +22,6 @@ struct ProxyAnswer {
   std::vector<std::pair<std::string_view, std::string>> headers;
 };
 
-// The reason phrase and the problem "title" for the statuses the proxy makes ("Not Found").
-std::string_view reasonPhrase(int status);
-
 // Appends a whole HTTP/1.1 response to `out`: status line, Content-Type, Content-Length,
 // X-Request-Id, `Connection: close` unless `keep_alive`, the extra headers, and the body
 // {"type":"about:blank","title":...,"status":...,"detail":...,"request_id":...}. A HEAD request

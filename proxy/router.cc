@@ -108,8 +108,6 @@ std::size_t hashBytes(std::string_view text) {
 
 }  // namespace
 
-std::size_t Router::StringHash::operator()(std::string_view text) const { return hashBytes(text); }
-
 std::size_t Router::SlotKeyHash::operator()(const SlotKey& key) const {
   return hashBytes(key.text) ^ (static_cast<std::size_t>(key.id) * 0xC2B2AE3D27D4EB4Full);
 }

@@ -65,6 +65,7 @@
 #include "proxy/compiled_route.h"
 #include "proxy/path_pattern.h"
 #include "proxy/request_view.h"
+#include "proxy/string_map.h"
 
 namespace turnpike::proxy {
 
@@ -186,15 +187,7 @@ class Router {
   struct SlotKeyHash {
     std::size_t operator()(const SlotKey& key) const;
   };
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const;
-  };
-  struct StringEqual {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
-  using HostMap = boost::unordered_flat_map<std::string, uint32_t, StringHash, StringEqual>;
+  using HostMap = StringMap<uint32_t>;
   using SlotMap = boost::unordered_flat_map<SlotKey, uint32_t, SlotKeyHash>;
 
   class Builder;

@@ -5,10 +5,6 @@
 
 namespace turnpike::proxy {
 
-std::size_t Snapshot::StringHash::operator()(std::string_view text) const {
-  return std::hash<std::string_view>{}(text);
-}
-
 Snapshot::Snapshot(PrivateTag, model::Config config) : config_(std::move(config)) {}
 
 Snapshot::~Snapshot() = default;

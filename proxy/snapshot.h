@@ -35,6 +35,7 @@
 #include "proxy/compiled_route.h"
 #include "proxy/compiled_service.h"
 #include "proxy/router.h"
+#include "proxy/string_map.h"
 
 namespace turnpike::proxy {
 
@@ -77,12 +78,8 @@ class Snapshot {
  private:
   friend class SnapshotBuilder;
 
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const;
-  };
-  using IndexMap = boost::unordered_flat_map<std::string_view, uint32_t, StringHash>;
-  using KeyMap = boost::unordered_flat_map<std::string_view, KeyEntry, StringHash>;
+  using IndexMap = boost::unordered_flat_map<std::string_view, uint32_t, TransparentStringHash>;
+  using KeyMap = boost::unordered_flat_map<std::string_view, KeyEntry, TransparentStringHash>;
 
   // Declaration order matters: routes_, services_ and consumers_ point into config_, router_ into
   // routes_, key_index_ into config_ and consumers_.

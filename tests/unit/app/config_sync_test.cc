@@ -143,12 +143,17 @@ TEST_F(ConfigSyncTest, ABurstOfWritesGivesFarFewerBuilds) {
   ConfigSync& sync = startSync();
   const int64_t builds_before = sync.buildCount();
   int64_t last = 0;
+  const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < 500; ++i) last = createService("svc-" + std::to_string(i));
+  const auto writing = std::chrono::steady_clock::now() - started;
   ASSERT_TRUE(eventually([&] { return registry_.version() >= last; }, 5s));
   EXPECT_EQ(registry_.current()->services().size(), 500u);
   const int64_t builds = sync.buildCount() - builds_before;
   EXPECT_GE(builds, 1);
-  EXPECT_LE(builds, 50) << "500 writes should coalesce into a handful of builds";
+  // While writes keep coming, builds are at least 10 ms apart: their number follows the burst's
+  // duration (which depends on the machine's load), not the number of writes.
+  EXPECT_LE(builds, writing / 10ms + 2) << "builds closer than 10 ms apart during a burst";
+  EXPECT_LT(builds, 500 / 4) << "500 writes should coalesce into far fewer builds";
   RecordProperty("builds_for_500_writes", static_cast<int>(builds));
 }
 
