@@ -184,10 +184,11 @@ HttpResponse internalError() noexcept {
 
 }  // namespace
 
-AdminApi::AdminApi(storage::ConfigStore& store, AdminAuth auth, ProxyHooks hooks)
+AdminApi::AdminApi(storage::ConfigStore& store, AdminAuth auth, ProxyHooks hooks, UiAssets ui)
     : store_(store),
       auth_(std::move(auth)),
       hooks_(std::move(hooks)),
+      ui_(std::move(ui)),
       started_(std::chrono::steady_clock::now()),
       metrics_(std::make_unique<RequestMetrics>()) {}
 
@@ -229,6 +230,9 @@ HttpResponse AdminApi::handle(const HttpRequest& request) const {
 }
 
 HttpResponse AdminApi::dispatch(const HttpRequest& request) const {
+  // The UI's files are public: the page asks for the token, and every call it makes carries it.
+  if (UiAssets::isUiPath(request.path)) return ui_.serve(request);
+
   RouteMatch match = findRoute(request.method, request.path);
 
   // Unknown paths need a token too, so that the API's shape is not told to strangers.

@@ -23,6 +23,7 @@
 
 #include "admin/admin_auth.h"
 #include "admin/http_message.h"
+#include "admin/ui_assets.h"
 #include "proxy/snapshot.h"
 #include "proxy/snapshot_registry.h"
 #include "storage/config_store.h"
@@ -59,7 +60,9 @@ class RequestMetrics;
 
 class AdminApi {
  public:
-  AdminApi(storage::ConfigStore& store, AdminAuth auth, ProxyHooks hooks);
+  // `ui` serves `/` and `/ui/…` without the token (the embedded files unless told otherwise).
+  AdminApi(storage::ConfigStore& store, AdminAuth auth, ProxyHooks hooks,
+           UiAssets ui = UiAssets::embedded());
   ~AdminApi();
 
   HttpResponse handle(const HttpRequest& request) const;
@@ -71,6 +74,7 @@ class AdminApi {
   storage::ConfigStore& store_;
   AdminAuth auth_;
   ProxyHooks hooks_;
+  UiAssets ui_;
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<RequestMetrics> metrics_;  // thread-safe; counts every answer of handle()
 

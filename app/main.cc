@@ -87,6 +87,7 @@ struct ServeOptions {
   std::string log_level = "info";
   std::string access_log = "-";
   uint64_t max_body_bytes = turnpike::proxy::ProxyOptions().max_body_bytes;
+  std::string ui_dir;  // empty: the UI built into the binary
 };
 
 int serve(const ServeOptions& options) {
@@ -147,8 +148,10 @@ int serve(const ServeOptions& options) {
     return sync.waitForVersion(version, timeout);
   };
   hooks.proxy_metrics = [&proxy] { return proxy.metricsText(); };
+  auto ui = options.ui_dir.empty() ? turnpike::admin::UiAssets::embedded()
+                                   : turnpike::admin::UiAssets::fromDirectory(options.ui_dir);
   turnpike::admin::AdminApi api(**store, turnpike::admin::AdminAuth(token->token_hash),
-                                std::move(hooks));
+                                std::move(hooks), std::move(ui));
   turnpike::admin::AdminServer admin_server(api, admin_address->host, admin_address->port, 2);
   if (auto started = admin_server.start(); !started) {
     return fail("admin listener " + options.admin_listen + ": " + started.error().message);
@@ -160,6 +163,8 @@ int serve(const ServeOptions& options) {
   std::printf("Turnpike %s serving %s (config version %lld)\n", TURNPIKE_VERSION,
               options.db.c_str(), static_cast<long long>(version.ok() ? *version : 0));
   std::printf("  admin API: %s/\n", admin_url.c_str());
+  std::printf("  web UI:    %s/ui/%s\n", admin_url.c_str(),
+              options.ui_dir.empty() ? "" : (" (files from " + options.ui_dir + ")").c_str());
   std::printf("  proxy:     http://%s:%u/ (%d worker%s)\n", proxy_address->host.c_str(),
               static_cast<unsigned>(proxy.port()), options.workers,
               options.workers == 1 ? "" : "s");
@@ -279,6 +284,12 @@ int main(int argc, char** argv) {
                    "Largest request body the proxy accepts (413 above); 0 = no limit")
       ->envname("TURNPIKE_MAX_BODY_BYTES")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--ui-dir", serve_options.ui_dir,
+                   "Serve the web UI from this folder (web-ui/) instead of the built-in copy, "
+                   "read on every request: for working on the UI")
+      ->envname("TURNPIKE_UI_DIR")
+      ->check(CLI::ExistingDirectory);
   serve_cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error")
       ->envname("TURNPIKE_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))

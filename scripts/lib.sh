@@ -35,3 +35,22 @@ build_turnpike() {
   fi
   cmake --build "$dir" -j "$(nproc)"
 }
+
+# ensure_e2e_tools: what the web UI end-to-end test (tests/e2e, CTest UiE2E) needs: Chromium,
+# Node.js with npm, and playwright-core in tests/e2e/node_modules (npm ci from the committed
+# package-lock.json; again whenever the lock file is newer than the install).
+ensure_e2e_tools() {
+  ensure_packages chromium
+  # Debian's nodejs comes without npm; NodeSource's bundles it, and then the npm package must
+  # not be installed beside it. So ask apt only for the commands that are missing.
+  local node_pkgs=()
+  command -v node >/dev/null 2>&1 || node_pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || node_pkgs+=(npm)
+  if [ ${#node_pkgs[@]} -gt 0 ]; then ensure_packages "${node_pkgs[@]}"; fi
+  local e2e="$TURNPIKE_ROOT/tests/e2e"
+  if [ ! -f "$e2e/node_modules/playwright-core/package.json" ] ||
+    [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+    echo "==> npm ci (tests/e2e)"
+    (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}

@@ -1,0 +1,82 @@
+// Services: where traffic goes (targets, load balancing, timeouts, health checks).
+
+import {entityViews} from './entity_pages.js';
+import {
+  fieldRow, numberInput, rowsEditor, select, tagsInput, textInput, toggleGroup,
+} from '../forms.js';
+
+const LOAD_BALANCING = [
+  ['round_robin', 'Round robin'],
+  ['least_connections', 'Least connections'],
+  ['consistent_hash', 'Consistent hash'],
+];
+
+const lbLabel = (value) => new Map(LOAD_BALANCING).get(value) ?? value;
+
+const targetText = (target) => `${target.url} (weight ${target.weight})`;
+
+function healthCheckText(check) {
+  if (!check) return 'Off';
+  return `${check.path} every ${check.interval_ms} ms; unhealthy after ${check.unhealthy_after} ` +
+    `failed checks, healthy again after ${check.healthy_after}`;
+}
+
+export const views = entityViews({
+  noun: 'service',
+  title: 'Service',
+  plural: 'Services',
+  collection: 'services',
+  apiPath: '/services',
+  nameKey: 'name',
+  nameLabel: 'Name',
+  nameOf: (service) => service.name,
+  newLabel: 'New service',
+  emptyText: 'No services yet',
+  columns: [
+    {label: 'Targets', value: (service) => service.targets.map(targetText)},
+    {label: 'Load balancing', value: (service) => lbLabel(service.load_balancing)},
+  ],
+  details: (service) => [
+    {keys: ['targets'], label: 'Targets', value: service.targets.map(targetText)},
+    {keys: ['load_balancing'], label: 'Load balancing', value: lbLabel(service.load_balancing)},
+    {keys: ['hash_on'], label: 'Hash on', value: service.hash_on},
+    {keys: ['connect_timeout_ms'], label: 'Connect timeout', value: `${service.connect_timeout_ms} ms`},
+    {keys: ['read_timeout_ms'], label: 'Read timeout', value: `${service.read_timeout_ms} ms`},
+    {keys: ['retries'], label: 'Retries', value: service.retries},
+    {keys: ['health_check'], label: 'Health check', value: healthCheckText(service.health_check)},
+  ],
+  form: () => [
+    textInput('name', 'Name', {hint: 'Letters, digits and . _ ~ -'}),
+    rowsEditor('targets', 'Targets', {
+      hint: 'Upstream servers as http://host:port. Weight defaults to 100; 0 takes a target ' +
+        'out of rotation.',
+      addLabel: 'Add target',
+      removeLabel: 'Remove target',
+      columns: [
+        {key: 'url', make: (name) => textInput(name, 'Target URL')},
+        {key: 'weight', make: (name) => numberInput(name, 'Weight')},
+      ],
+    }),
+    select('load_balancing', 'Load balancing', LOAD_BALANCING),
+    textInput('hash_on', 'Hash on', {
+      hint: 'Consistent hash only: ip, consumer or header:<name>',
+      suggestions: ['ip', 'consumer', 'header:'],
+    }),
+    fieldRow([
+      numberInput('connect_timeout_ms', 'Connect timeout (ms)', {hint: 'Default 2000'}),
+      numberInput('read_timeout_ms', 'Read timeout (ms)', {hint: 'Default 30000'}),
+      numberInput('retries', 'Retries', {hint: 'Default 2'}),
+    ]),
+    toggleGroup('health_check', 'Health check', [
+      textInput('health_check.path', 'Health check path', {hint: 'Default /'}),
+      fieldRow([
+        numberInput('health_check.interval_ms', 'Interval (ms)', {hint: 'Default 5000'}),
+        numberInput('health_check.unhealthy_after', 'Unhealthy after',
+            {hint: 'Failed checks; default 3'}),
+        numberInput('health_check.healthy_after', 'Healthy after',
+            {hint: 'Passed checks; default 2'}),
+      ]),
+    ]),
+    tagsInput(),
+  ],
+});
