@@ -1,0 +1,994 @@
+#!/usr/bin/python3
+"""Turnpike's benchmark driver (run it through ./scripts/bench, which installs and builds first).
+
+Starts, on free loopback ports and as the current user, with configs, logs and pid files in one
+temporary directory:
+  upstream   Debian nginx serving fixed bodies (100 B, 1 MiB) and accepting 1 MiB POSTs
+  nginx      Debian nginx as a reverse proxy to the upstream (the comparison)
+  turnpike   `turnpike serve --access-log off`, configured through the admin API with curl
+and drives them with wrk in interleaved rounds (turnpike, nginx, direct, turnpike, ...), so that
+the noise of a shared machine falls on every target alike. Scenario numbers follow issue 6:
+
+  1  100 B GET, plain proxying            5  10 routes vs 10,000 routes in the snapshot
+  2  1 + API-key auth + rate-limit policy 6  snapshot build time and memory (1k, 10k, 100k)
+  3  1 MiB GET responses                  7  admin write -> proxy propagation (200 writes)
+  4  1 MiB POST bodies                    8  added p99 latency at ~half the peak rate
+
+Prints a table and writes JSON (default <build-dir>/bench-results.json, or $OUT). The exit
+status is 1 when the harness itself misbehaved (a wrk run with no requests, socket errors or
+unexpected statuses, a target answering wrongly, a helper failing); never because of speed.
+Python standard library only (Debian's python3).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import pwd
+import grp
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+WRK_SCRIPT = BENCH_DIR / "wrk" / "bench.lua"
+
+SMALL_BODY = 100
+LARGE_BODY = 1024 * 1024
+FORBIDDEN_PORTS = {80, 443, 8000, 8001}
+ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8]
+
+TITLES = {
+    1: "100 B GET, plain proxying",
+    2: "100 B GET + API-key auth + rate limit",
+    3: "1 MiB GET responses",
+    4: "1 MiB POST bodies",
+    5: "10 routes vs 10,000 routes",
+    6: "snapshot build time and memory",
+    7: "admin write -> proxy propagation",
+    8: "added latency at ~half of the peak rate",
+}
+
+
+class HarnessError(Exception):
+    """Something in the harness (not the speed of a target) went wrong."""
+
+
+def log(message):
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM if this driver dies, even by SIGKILL, so that no
+    server outlives a benchmark. (nginx's master then stops its own workers.)"""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Server:
+    """A server process we started: its pid, its log, and how to measure and stop it."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name = name
+        self.log_path = log_path
+        self.log_file = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=env, preexec_fn=_die_with_parent)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def pids(self):
+        """The process and its children (nginx: master + workers)."""
+        pids = [self.pid]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.pid:  # ppid
+                    pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+        return pids
+
+    def cpu_seconds(self):
+        """utime + stime of the process tree (all threads), in seconds."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / ticks
+
+    def reset_peak_rss(self):
+        """Resets VmHWM to the current RSS (Linux: write 5 to clear_refs), so that the peak
+        measured after a run is that run's. Returns False when the kernel refuses."""
+        ok = True
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                ok = False
+        return ok
+
+    def peak_rss_mb(self):
+        """Sum of VmHWM over the process tree, in MiB."""
+        total_kb = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            total_kb += int(line.split()[1])
+            except (OSError, ValueError):
+                pass
+        return total_kb / 1024
+
+    def current_rss_mb(self):
+        total_kb = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total_kb += int(line.split()[1])
+            except (OSError, ValueError):
+                pass
+        return total_kb / 1024
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+    def tail(self, lines=20):
+        try:
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port():
+    """A loopback port nobody listens on. The bind has no SO_REUSEPORT, so it also fails on a
+    port a stale SO_REUSEPORT server holds (which would otherwise share our traffic)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in FORBIDDEN_PORTS:
+            return port
+    raise HarnessError("no free loopback port")
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """One HTTP request with urllib: (status, body bytes). Used for readiness and sanity checks
+    only, never for load."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_until(what, condition, server, timeout=15):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise HarnessError(f"{server.name} exited while starting:\n{server.tail()}")
+        try:
+            if condition():
+                return
+        except (OSError, urllib.error.URLError) as e:
+            last = e
+        time.sleep(0.05)
+    raise HarnessError(f"{what} not ready after {timeout} s ({last}):\n{server.tail()}")
+
+
+def run_tool(argv, timeout, env=None):
+    """Runs a helper to completion; returns stdout. A non-zero exit is a harness error."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                          preexec_fn=_die_with_parent)
+    if proc.returncode != 0:
+        raise HarnessError(f"{' '.join(map(str, argv))} exited {proc.returncode}:\n"
+                           f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# The servers under test
+
+def render(template, out_path, values):
+    text = Path(template).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    leftover = re.findall(r"@[A-Z_0-9]+@", text)
+    if leftover:
+        raise HarnessError(f"{template}: unfilled placeholders {leftover}")
+    Path(out_path).write_text(text)
+
+
+def user_directive():
+    """nginx started by root switches its workers to `nobody` unless told otherwise; every
+    process of the bench runs as the current user. (For other users nginx cannot switch and
+    warns about the directive, so it is left out.)"""
+    if os.geteuid() != 0:
+        return "# (not root: workers run as the current user)"
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(os.getegid()).gr_name
+    return f"user {user} {group};"
+
+
+class Stack:
+    """Every process of one benchmark run, in one temporary directory."""
+
+    def __init__(self, args):
+        self.args = args
+        self.dir = Path(tempfile.mkdtemp(prefix="turnpike-bench."))
+        self.servers = []
+        self.token = "bench-" + secrets.token_hex(16)
+        self.turnpike_bin = Path(args.build_dir) / "app" / "turnpike"
+        self.upstream_port = free_port()
+        self.nginx_port = free_port()
+        self.turnpike = None  # main Turnpike: base routes + 10 /r/ routes
+        self.turnpike_10k = None  # scenario 5 only: base routes + 10,000 /r/ routes
+
+    # ---- lifecycle
+
+    def start_nginx(self, name, template, port):
+        conf = self.dir / f"{name}.conf"
+        values = {
+            "DIR": self.dir, "WORKERS": self.args.workers, "USER_DIRECTIVE": user_directive(),
+            "UPSTREAM_PORT": self.upstream_port, "PROXY_PORT": self.nginx_port,
+            # 99 characters and a newline: the 100-byte body.
+            "BODY_100": "x" * (SMALL_BODY - 1) + "\\n",
+        }
+        render(template, conf, values)
+        server = Server(name, ["nginx", "-p", str(self.dir), "-c", str(conf),
+                               "-g", "daemon off;"], self.dir / f"{name}.log")
+        self.servers.append(server)
+        wait_until(f"{name} on port {port}",
+                   lambda: http("GET", f"http://127.0.0.1:{port}/ready")[0] == 200, server)
+        return server
+
+    def start_turnpike(self, name):
+        proxy_port, admin_port = free_port(), free_port()
+        env = dict(os.environ, TURNPIKE_ADMIN_TOKEN=self.token)
+        argv = [str(self.turnpike_bin), "serve", "--db", str(self.dir / f"{name}.db"),
+                "--proxy-listen", f"127.0.0.1:{proxy_port}",
+                "--admin-listen", f"127.0.0.1:{admin_port}",
+                "--workers", str(self.args.workers), "--access-log", "off",
+                "--log-level", "warn"]
+        server = Server(name, argv, self.dir / f"{name}.log", env=env)
+        server.proxy_port, server.admin_port = proxy_port, admin_port
+        self.servers.append(server)
+        wait_until(f"{name} admin API", lambda: self.admin(server, "GET", "/status")[0] == 200,
+                   server)
+        return server
+
+    def start(self, scenarios):
+        www = self.dir / "www"
+        www.mkdir()
+        (www / "1mb.bin").write_bytes(b"a" * LARGE_BODY)
+        self.upstream = self.start_nginx("upstream", BENCH_DIR / "nginx" / "upstream.conf.in",
+                                         self.upstream_port)
+        self.nginx = self.start_nginx("nginx", BENCH_DIR / "nginx" / "proxy.conf.in",
+                                      self.nginx_port)
+        self.turnpike = self.start_turnpike("turnpike")
+        self.configure_turnpike(self.turnpike, r_routes=10)
+        if 5 in scenarios:
+            self.turnpike_10k = self.start_turnpike("turnpike-10k")
+            self.configure_turnpike(self.turnpike_10k, r_routes=10000)
+
+    def stop(self):
+        for server in reversed(self.servers):
+            server.stop()
+
+    # ---- Turnpike's configuration, through the admin API with curl (as the README does)
+
+    def admin(self, server, method, path, body=None):
+        """curl against `server`'s admin API: (status, parsed JSON body or None)."""
+        argv = ["curl", "-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}",
+                "-H", f"Authorization: Bearer {self.token}",
+                f"http://127.0.0.1:{server.admin_port}{path}"]
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            argv += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+        proc = subprocess.run(argv, input=data, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise OSError(f"curl {method} {path}: {proc.stderr.strip()}")
+        text, _, status = proc.stdout.rpartition("\n")
+        try:
+            parsed = json.loads(text) if text else None
+        except json.JSONDecodeError:
+            parsed = None
+        return int(status), parsed
+
+    def admin_ok(self, server, method, path, body=None):
+        status, parsed = self.admin(server, method, path, body)
+        if not 200 <= status <= 299:
+            raise HarnessError(f"{server.name}: {method} {path} answered {status}: {parsed}")
+        return parsed
+
+    def configure_turnpike(self, server, r_routes):
+        """One PUT /config with everything (10,000 routes included: one write, not 10,000),
+        then a consumer key, which only a POST can mint."""
+        def route(path, **extra):
+            return {"service": "bench-upstream", "paths": [path], "strip_path": False, **extra}
+
+        routes = [
+            {**route("/s1"), "name": "s1-plain"},
+            {**route("/s2"), "name": "s2-key-auth", "auth": {"type": "api_key"},
+             "rate_limit_policies": ["bench-never-refuses"]},
+            {**route("/1mb"), "name": "s3-1mb"},
+            {**route("/upload"), "name": "s4-upload", "methods": ["POST"]},
+        ]
+        routes += [route(f"/r/{i}") for i in range(r_routes)]
+        config = {
+            "services": [{"name": "bench-upstream", "targets": [
+                {"url": f"http://127.0.0.1:{self.upstream_port}", "weight": 100}]}],
+            "routes": routes,
+            # A limit no run can reach: the policy is evaluated on every request, never refuses.
+            "rate_limit_policies": [{"name": "bench-never-refuses", "limit": 1000000000000,
+                                     "window_s": 60, "key_by": "consumer"}],
+            "consumers": [{"username": "bench-client"}],
+        }
+        started = time.monotonic()
+        self.admin_ok(server, "PUT", "/config", config)
+        put_seconds = time.monotonic() - started
+        key = self.admin_ok(server, "POST", "/consumers/bench-client/keys?wait_for_proxy=true")
+        server.api_key = key["key"]  # shown once, in this answer; scenario 2 sends it
+        # The PUT did not wait; this key write did, and it comes after it: all of it is served.
+        status = self.admin_ok(server, "GET", "/status")
+        if not status.get("proxy", {}).get("in_sync"):
+            raise HarnessError(f"{server.name} not in sync after configuration: {status}")
+        # Every build loads the whole configuration from SQLite and builds a snapshot from it:
+        # the key's build shows what any admin write costs at this size.
+        server.last_build_ms = status["proxy"].get("last_build", {}).get("duration_ms")
+        server.config_routes = len(routes)
+        server.put_config_s = put_seconds
+        server.rss_after_config_mb = server.current_rss_mb()
+
+    # ---- targets
+
+    def url(self, target, path):
+        port = {"direct": self.upstream_port, "nginx": self.nginx_port}.get(target)
+        if port is None:
+            port = self.server(target).proxy_port
+        return f"http://127.0.0.1:{port}{path}"
+
+    def server(self, target):
+        return {"direct": self.upstream, "nginx": self.nginx, "turnpike": self.turnpike,
+                "turnpike-10": self.turnpike, "turnpike-10k": self.turnpike_10k}[target]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks that the harness measures what it says
+
+def check_upload_reads_body(stack):
+    """The upstream must have read a whole 1 MiB POST body before it answers (otherwise a proxy
+    in front gets its answer while still sending). Send half of a body and expect silence."""
+    with socket.create_connection(("127.0.0.1", stack.upstream_port), timeout=5) as s:
+        head = (f"POST /upload HTTP/1.1\r\nHost: bench\r\nContent-Length: {LARGE_BODY}\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode()
+        s.sendall(head + b"x" * (LARGE_BODY // 2))
+        s.settimeout(0.3)
+        try:
+            early = s.recv(64)
+            raise HarnessError(f"upstream answered /upload before the body was complete: {early!r}")
+        except socket.timeout:
+            pass
+        s.settimeout(5)
+        s.sendall(b"x" * (LARGE_BODY - LARGE_BODY // 2))
+        answer = s.recv(64)
+        if not answer.startswith(b"HTTP/1.1 200"):
+            raise HarnessError(f"upstream /upload answered {answer!r}")
+
+
+def check_target(stack, target, spec):
+    """One request through `target` before any load: the status and body size a scenario
+    expects, so that a misconfigured route fails loudly instead of benchmarking 404s."""
+    path = spec.get("check_path", spec.get("path"))
+    body = b"x" * spec["body_bytes"] if spec.get("body_bytes") else None
+    headers = dict(spec.get("headers", {}))
+    status, data = http(spec.get("method", "GET"), stack.url(target, path), body, headers)
+    expected = spec["expect_bytes"]
+    if status != 200 or (expected is not None and len(data) != expected):
+        raise HarnessError(f"{target} {path}: status {status}, {len(data)} bytes "
+                           f"(expected 200 and {expected} bytes): {data[:200]!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+
+def run_wrk(stack, target, spec, duration, connections, threads):
+    """One wrk run against `target`, measuring the target's server processes (and the
+    upstream's) meanwhile. Returns a dict for the JSON."""
+    env = dict(os.environ)
+    env["BENCH_METHOD"] = spec.get("method", "GET")
+    env["BENCH_BODY_BYTES"] = str(spec.get("body_bytes", 0))
+    env["BENCH_PATH_PREFIX"] = spec.get("path_prefix", "")
+    env["BENCH_PATH_COUNT"] = str(spec.get("path_count", 0))
+    env["BENCH_DELAY_MS"] = str(spec.get("delay_ms", 0))
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+            "--timeout", "10s", "-s", str(WRK_SCRIPT)]
+    for name, value in spec.get("headers", {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(stack.url(target, spec.get("path", "/")))
+
+    server = stack.server(target)
+    measured = [server] if server is stack.upstream else [server, stack.upstream]
+    peak_reset = all(s.reset_peak_rss() for s in measured)
+    cpu_before = [s.cpu_seconds() for s in measured]
+    started = time.monotonic()
+    out = run_tool(argv, timeout=duration + 60, env=env)
+    wall = time.monotonic() - started
+    cpu = [s.cpu_seconds() - before for s, before in zip(measured, cpu_before)]
+
+    line = next((l for l in out.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise HarnessError(f"wrk printed no BENCH_JSON line:\n{out}")
+    w = json.loads(line[len("BENCH_JSON "):])
+    seconds = w["duration_us"] / 1e6
+    lat = w["latency_us"]
+    return {
+        "target": target,
+        "requests": w["requests"],
+        "rps": w["requests"] / seconds if seconds > 0 else 0.0,
+        "mb_per_s": w["bytes"] / seconds / 1e6 if seconds > 0 else 0.0,
+        "latency_ms": {k: lat[k] / 1000 for k in ("mean", "p50", "p90", "p99", "p999", "max")},
+        "errors": w["errors"],
+        "cpu_s": cpu[0],
+        "upstream_cpu_s": cpu[-1],
+        "peak_rss_mb": server.peak_rss_mb(),
+        "peak_rss_is_per_run": peak_reset,
+        "wall_s": wall,
+    }
+
+
+def run_problems(run, spec):
+    """What is wrong with a wrk run, as far as the harness is concerned."""
+    problems = []
+    if run["requests"] <= 0:
+        problems.append("no requests completed")
+    e = run["errors"]
+    socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
+    if socket_errors:
+        problems.append(f"socket errors {e}")
+    if e["status"] > spec.get("allowed_non_2xx", 0):
+        problems.append(f"{e['status']} non-2xx/3xx answers")
+    return problems
+
+
+def median(values):
+    return statistics.median(values) if values else 0.0
+
+
+def summarize_runs(runs):
+    """Per target: medians over the rounds (req/s, latency percentiles, CPU), CPU per request
+    over all rounds, the highest peak RSS."""
+    total_requests = sum(r["requests"] for r in runs)
+    return {
+        "rounds": len(runs),
+        "rps": median([r["rps"] for r in runs]),
+        "rps_min": min(r["rps"] for r in runs),
+        "rps_max": max(r["rps"] for r in runs),
+        "mb_per_s": median([r["mb_per_s"] for r in runs]),
+        "p50_ms": median([r["latency_ms"]["p50"] for r in runs]),
+        "p99_ms": median([r["latency_ms"]["p99"] for r in runs]),
+        "cpu_s": median([r["cpu_s"] for r in runs]),
+        "cpu_us_per_request": (sum(r["cpu_s"] for r in runs) / total_requests * 1e6
+                               if total_requests else 0.0),
+        "upstream_cpu_s": median([r["upstream_cpu_s"] for r in runs]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+    }
+
+
+def load_scenario(stack, number, specs, args, report, connections=None, threads=None):
+    """`specs`: target -> what to send it, in the order of a round. A check request per target,
+    a warm-up, then `rounds` interleaved rounds (A B C A B C ...); returns the runs and their
+    per-target summaries."""
+    connections = connections or args.connections
+    threads = min(threads or args.threads, connections)
+    for target, spec in specs.items():
+        check_target(stack, target, spec)
+    if args.warmup > 0:
+        for target, spec in specs.items():
+            run_wrk(stack, target, spec, args.warmup, connections, threads)
+    runs = {t: [] for t in specs}
+    for round_index in range(args.rounds):
+        for target, spec in specs.items():
+            run = run_wrk(stack, target, spec, args.duration, connections, threads)
+            run["round"] = round_index + 1
+            runs[target].append(run)
+            for problem in run_problems(run, spec):
+                report["problems"].append(f"scenario {number}, {target}, round "
+                                          f"{round_index + 1}: {problem}")
+            log(f"    round {round_index + 1} {target:<13} {run['rps']:>10,.0f} req/s  "
+                f"p99 {run['latency_ms']['p99']:.2f} ms  cpu {run['cpu_s']:.2f} s")
+    summary = {t: summarize_runs(r) for t, r in runs.items()}
+    return {"title": TITLES[number], "connections": connections, "threads": threads,
+            "targets": summary, "runs": runs}
+
+
+def proxy_targets(spec):
+    """The three targets of a proxy comparison, sent the same requests."""
+    return {"turnpike": spec, "nginx": spec, "direct": spec}
+
+
+def ratio(a, b):
+    return a / b if b else None
+
+
+def per_round_ratios(runs, a, b):
+    """a/b req/s within each round: the two ran seconds apart, under much the same noise."""
+    return [ratio(x["rps"], y["rps"]) for x, y in zip(runs[a], runs[b])]
+
+
+def add_proxy_ratios(result):
+    """Ratios of the medians (the budget's), and the median of the per-round ratios."""
+    t = result["targets"]
+    tp = t["turnpike"]["rps"]
+    by_round = per_round_ratios(result["runs"], "turnpike", "nginx")
+    result["ratios"] = {"turnpike_vs_nginx": ratio(tp, t["nginx"]["rps"]),
+                        "turnpike_vs_direct": ratio(tp, t["direct"]["rps"]),
+                        "nginx_vs_direct": ratio(t["nginx"]["rps"], t["direct"]["rps"]),
+                        "turnpike_vs_nginx_per_round": by_round,
+                        "turnpike_vs_nginx_median_of_rounds": median(by_round),
+                        "turnpike_vs_nginx_cpu_per_request": ratio(
+                            t["turnpike"]["cpu_us_per_request"], t["nginx"]["cpu_us_per_request"])}
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+
+def proxy_scenario(number, spec):
+    def run(stack, args, report):
+        result = load_scenario(stack, number, proxy_targets(spec), args, report)
+        add_proxy_ratios(result)
+        r = result["ratios"]["turnpike_vs_nginx"]
+        result["budget"] = {"what": "Turnpike req/s >= 1.0x nginx", "value": r,
+                            "met": r is not None and r >= 1.0}
+        return result
+    return run
+
+
+def scenario_2(stack, args, report):
+    """Turnpike checks the key and counts the request against the policy; nginx and direct get
+    the same request (key header included) and check nothing."""
+    key = stack.turnpike.api_key
+    url = stack.url("turnpike", "/s2")
+    status, _ = http("GET", url)
+    if status != 401:
+        raise HarnessError(f"turnpike /s2 without a key answered {status}, expected 401")
+    req = urllib.request.Request(url, headers={"apikey": key})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        if resp.headers.get("RateLimit-Limit") is None:
+            raise HarnessError("turnpike /s2 answered without RateLimit-* headers: is the "
+                               "policy on the route?")
+    spec = {"path": "/s2", "expect_bytes": SMALL_BODY, "headers": {"apikey": key}}
+    return proxy_scenario(2, spec)(stack, args, report)
+
+
+def scenario_5(stack, args, report):
+    """Two Turnpikes, each sent requests spread over its own /r/ routes."""
+    spec = {"path": "/r/0", "path_prefix": "/r/", "expect_bytes": SMALL_BODY}
+    specs = {"turnpike-10": dict(spec, path_count=10),
+             "turnpike-10k": dict(spec, path_count=10000, check_path="/r/9999")}
+    targets = list(specs)
+    result = load_scenario(stack, 5, specs, args, report)
+    runs = result["runs"]
+    r = ratio(result["targets"]["turnpike-10k"]["rps"], result["targets"]["turnpike-10"]["rps"])
+    by_round = per_round_ratios(runs, "turnpike-10k", "turnpike-10")
+    result["ratios"] = {"10k_vs_10": r, "10k_vs_10_per_round": by_round,
+                        "10k_vs_10_median_of_rounds": median(by_round)}
+    # What the configuration itself cost each Turnpike: the PUT /config (one write), and the
+    # resident memory once it was served.
+    result["configuration"] = {}
+    for target in targets:
+        server = stack.server(target)
+        result["configuration"][target] = {
+            "routes": server.config_routes, "put_config_s": server.put_config_s,
+            "rss_after_config_mb": server.rss_after_config_mb,
+            "load_and_build_ms": server.last_build_ms}
+        log(f"    {target}: {server.config_routes} routes; PUT /config took "
+            f"{server.put_config_s:.2f} s; a write's load + build {server.last_build_ms:.1f} ms;"
+            f" RSS {server.rss_after_config_mb:.1f} MB once served")
+    result["budget"] = {"what": "10,000 routes lose < 5% req/s against 10", "value": r,
+                        "met": r is not None and r > 0.95}
+    return result
+
+
+def scenario_6(stack, args, report):
+    """snapshot_build_bench (bench/snapshot_build_bench.cc) for each size."""
+    binary = Path(args.build_dir) / "bench" / "snapshot_build_bench"
+    sizes = {}
+    for routes in (1000, 10000, 100000):
+        started = time.monotonic()
+        out = run_tool([str(binary), str(routes)], timeout=300)
+        wall = time.monotonic() - started
+
+        def grab(pattern):
+            m = re.search(pattern, out)
+            if not m:
+                raise HarnessError(f"snapshot_build_bench output lacks /{pattern}/:\n{out}")
+            return float(m.group(1))
+        sizes[str(routes)] = {
+            "build_ms": grab(r"build\(Config&&\):\s+([\d.]+) ms"),
+            "build_copying_config_ms": grab(r"build\(const Config&\):\s+([\d.]+) ms"),
+            "bytes_per_route": grab(r"memory:\s+([\d.]+) bytes/route"),
+            "match_ns_12_routes": grab(r"match: ([\d.]+) ns \(12 routes\)"),
+            "match_ns_10k_routes": grab(r"ns \(12 routes\), ([\d.]+) ns \(10k routes\)"),
+            "wall_s": wall,
+        }
+        s = sizes[str(routes)]
+        log(f"    {routes:>7} routes: build {s['build_ms']:.1f} ms CPU, "
+            f"{s['bytes_per_route']:.0f} B/route")
+    big = sizes["100000"]
+    return {"title": TITLES[6], "sizes": sizes,
+            "budget": {"what": "100k routes: build < 250 ms and < 2 KB/route",
+                       "value": {"build_ms": big["build_ms"],
+                                 "bytes_per_route": big["bytes_per_route"]},
+                       "met": big["build_ms"] < 250 and big["bytes_per_route"] < 2048}}
+
+
+def scenario_7(stack, args, report):
+    """propagation_bench (bench/propagation_bench.cc) against the main Turnpike, twice: writes
+    back to back (a burst: ConfigSync coalesces them, spacing builds up to 40 ms apart) and
+    writes 100 ms apart (each after a quiet spell, so built at once)."""
+    binary = Path(args.build_dir) / "bench" / "propagation_bench"
+    tp = stack.turnpike
+    result = {"title": TITLES[7]}
+    for mode, gap_ms in (("burst", 0), ("spaced", 100)):
+        out = run_tool([str(binary), "--admin", f"127.0.0.1:{tp.admin_port}",
+                        "--proxy", f"127.0.0.1:{tp.proxy_port}", "--service", "bench-upstream",
+                        "--token", stack.token, "--writes", str(args.propagation_writes),
+                        "--gap-ms", str(gap_ms)], timeout=900)
+        r = json.loads(out.strip().splitlines()[-1])
+        result[mode] = r
+        log(f"    {mode:<6} {r['writes']} writes: first request seeing it p50 "
+            f"{r['first_seen_ms']['p50']:.2f} ms, p99 {r['first_seen_ms']['p99']:.2f} ms; "
+            f"all {r['connections']} connections p99 {r['all_seen_ms']['p99']:.2f} ms")
+    p99 = max(result[m]["all_seen_ms"]["p99"] for m in ("burst", "spaced"))
+    result["budget"] = {"what": "every connection sees a write within 50 ms at p99",
+                        "value": p99, "met": p99 < 50}
+    return result
+
+
+def scenario_8(stack, args, report):
+    """Added latency at about half of Turnpike's peak rate. Debian has no wrk2 (fixed-rate), so
+    the load is paced instead: each connection waits 1 ms after a response before its next
+    request, and the number of connections is chosen to give about half of Turnpike's
+    scenario-1 rate (measured here if scenario 1 did not run). Still a closed loop: a slower
+    target gets a slightly lower rate, and a stall delays the requests behind it (coordinated
+    omission), so this p99 is an optimistic one. --latency-connections N fixes the
+    connections instead (no pacing, as fast as N connections go)."""
+    spec = {"path": "/s1", "expect_bytes": SMALL_BODY}
+    fixed = args.latency_connections
+    if fixed:
+        result = load_scenario(stack, 8, proxy_targets(spec), args, report,
+                               connections=fixed, threads=min(2, fixed))
+        result["pacing"] = {"delay_ms": 0, "connections": fixed}
+    else:
+        peak = report["scenarios"].get("1", {}).get("targets", {}).get("turnpike", {}).get("rps")
+        if not peak:
+            check_target(stack, "turnpike", spec)
+            peak = run_wrk(stack, "turnpike", spec, args.duration, args.connections,
+                           args.threads)["rps"]
+        target_rps = peak / 2
+        paced = dict(spec, delay_ms=1)
+        # How fast one paced connection goes on this machine (the 1 ms timer fires late).
+        probe_connections = 8
+        probe = run_wrk(stack, "direct", paced, max(1, min(args.duration, 2)),
+                        probe_connections, 2)
+        per_connection = probe["rps"] / probe_connections
+        connections = max(1, round(target_rps / per_connection)) if per_connection else 4
+        log(f"    pacing: Turnpike's peak {peak:,.0f} req/s; {per_connection:,.0f} req/s per "
+            f"paced connection -> {connections} connections for ~{target_rps:,.0f} req/s")
+        result = load_scenario(stack, 8, proxy_targets(paced), args, report,
+                               connections=connections, threads=min(2, connections))
+        result["pacing"] = {"delay_ms": 1, "connections": connections,
+                            "turnpike_peak_rps": peak, "target_rps": target_rps,
+                            "per_connection_rps": per_connection}
+    add_proxy_ratios(result)
+    t = result["targets"]
+    added = t["turnpike"]["p99_ms"] - t["direct"]["p99_ms"]
+    result["added_p99_ms"] = {"turnpike": added,
+                              "nginx": t["nginx"]["p99_ms"] - t["direct"]["p99_ms"]}
+    result["budget"] = {"what": "Turnpike p99 - direct p99 < 0.5 ms", "value": added,
+                        "met": added < 0.5}
+    return result
+
+
+SCENARIO_RUNNERS = {
+    1: proxy_scenario(1, {"path": "/s1", "expect_bytes": SMALL_BODY}),
+    2: scenario_2,
+    3: proxy_scenario(3, {"path": "/1mb", "expect_bytes": LARGE_BODY}),
+    4: proxy_scenario(4, {"path": "/upload", "method": "POST", "body_bytes": LARGE_BODY,
+                          "expect_bytes": 3}),
+    5: scenario_5,
+    6: scenario_6,
+    7: scenario_7,
+    8: scenario_8,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+def machine_info(args):
+    def first_line(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    cpu_model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    # --no-optional-locks: only read, never refresh the index of the working tree.
+    dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(ROOT), "status", "--porcelain",
+                            "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip() != ""
+    build_type = "?"
+    cache = Path(args.build_dir) / "CMakeCache.txt"
+    if cache.exists():
+        m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", cache.read_text(), re.M)
+        build_type = m.group(1) if m else "?"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "kernel": platform.release(),
+        "os": first_line(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "nginx": first_line(["nginx", "-v"]),
+        "wrk": first_line(["wrk", "-v"]),
+        "turnpike": first_line([str(Path(args.build_dir) / "app" / "turnpike"), "--version"]),
+        "commit": commit + ("+uncommitted changes" if dirty else ""),
+        "build_dir": str(args.build_dir),
+        "build_type": build_type,
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def fmt(value, spec, none="-"):
+    return none if value is None else format(value, spec)
+
+
+def print_table(report):
+    scenarios = report["scenarios"]
+    header = (f"{'scenario':<44} {'target':<13} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+              f"{'CPU s':>6} {'CPU us/req':>10} {'RSS MB':>7} {'x nginx':>7} {'x direct':>8}")
+    log("")
+    log(header)
+    log("-" * len(header))
+    for key in sorted(scenarios, key=int):
+        result = scenarios[key]
+        title = f"{key}. {result['title']}"
+        if "targets" in result:
+            ratios = result.get("ratios", {})
+            for target, s in result["targets"].items():
+                x_nginx = x_direct = ""
+                if target == "turnpike":
+                    x_nginx = fmt(ratios.get("turnpike_vs_nginx"), ".2f")
+                    x_direct = fmt(ratios.get("turnpike_vs_direct"), ".2f")
+                elif target == "nginx":
+                    x_direct = fmt(ratios.get("nginx_vs_direct"), ".2f")
+                elif target == "turnpike-10k":
+                    x_nginx = "10k/10:"
+                    x_direct = fmt(ratios.get("10k_vs_10"), ".3f")
+                log(f"{title:<44} {target:<13} {s['rps']:>9,.0f} {s['p50_ms']:>7.2f} "
+                    f"{s['p99_ms']:>7.2f} {s['cpu_s']:>6.2f} {s['cpu_us_per_request']:>10.1f} "
+                    f"{s['peak_rss_mb']:>7.1f} {x_nginx:>7} {x_direct:>8}")
+                title = ""
+            if key == "5":
+                for target, c in result["configuration"].items():
+                    log(f"{'':<44} {target}: {c['routes']:,} routes, PUT /config "
+                        f"{c['put_config_s']:.2f} s, load + build per write "
+                        f"{fmt(c['load_and_build_ms'], '.1f')} ms, RSS once served "
+                        f"{c['rss_after_config_mb']:.1f} MB")
+            if key == "8":
+                a = result["added_p99_ms"]
+                pacing = result["pacing"]
+                how = (f"{pacing['connections']} connections, 1 ms pause after each response"
+                       if pacing["delay_ms"] else f"{pacing['connections']} unpaced connections")
+                log(f"{'':<44} added p99 over direct: turnpike {a['turnpike']:+.3f} ms, "
+                    f"nginx {a['nginx']:+.3f} ms ({how})")
+        elif key == "6":
+            for routes, s in result["sizes"].items():
+                log(f"{title:<44} {int(routes):>7,} routes: build {s['build_ms']:.1f} ms CPU "
+                    f"({s['build_copying_config_ms']:.1f} copying the config), "
+                    f"{s['bytes_per_route']:.0f} B/route, match {s['match_ns_10k_routes']:.0f} ns")
+                title = ""
+        elif key == "7":
+            for mode in ("burst", "spaced"):
+                r = result[mode]
+                f, a, w = r["first_seen_ms"], r["all_seen_ms"], r["write_ms"]
+                log(f"{title:<44} {mode} ({r['gap_ms']} ms apart), {r['writes']} writes: "
+                    f"first seen p50 {f['p50']:.2f} / p99 {f['p99']:.2f} ms; all "
+                    f"{r['connections']} connections p50 {a['p50']:.2f} / p99 {a['p99']:.2f} ms;"
+                    f" the write itself p50 {w['p50']:.1f} ms")
+                title = ""
+        log("-" * len(header))
+    log("")
+    log("budget (DESIGN.md), from this run:")
+    for key in sorted(scenarios, key=int):
+        b = scenarios[key].get("budget")
+        if not b:
+            continue
+        value = b["value"]
+        if isinstance(value, dict):
+            shown = ", ".join(f"{k} {v:.1f}" for k, v in value.items())
+        else:
+            shown = fmt(value, ".3f")
+        extra = ""
+        ratios = scenarios[key].get("ratios", {})
+        if "turnpike_vs_nginx_median_of_rounds" in ratios and key != "8":
+            extra = (f"  (per-round median {ratios['turnpike_vs_nginx_median_of_rounds']:.2f};"
+                     f" CPU per request {ratios['turnpike_vs_nginx_cpu_per_request']:.2f}x "
+                     f"nginx's)")
+        elif "10k_vs_10_median_of_rounds" in ratios:
+            extra = f"  (per-round median {ratios['10k_vs_10_median_of_rounds']:.3f})"
+        log(f"  {key}. {b['what']:<52} {shown:<32} {'met' if b['met'] else 'MISSED'}{extra}")
+
+
+# --------------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", required=True, help="build with app/turnpike and bench/*")
+    p.add_argument("--quick", action="store_true",
+                   help="1 round of 2 s per target, short warm-up, 40 propagation writes: "
+                        "checks that the harness works")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per scenario (default 5)")
+    # wrk takes whole seconds.
+    p.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
+    p.add_argument("--warmup", type=int, help="seconds of unrecorded load per target first "
+                                              "(default 2; --quick 1; 0 = none)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="Turnpike workers = nginx worker_processes (default 2)")
+    p.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--latency-connections", type=int, default=0,
+                   help="scenario 8: N connections as fast as they go, instead of paced "
+                        "connections at about half of Turnpike's peak rate (default 0: paced)")
+    p.add_argument("--propagation-writes", type=int,
+                   help="admin writes in scenario 7 (default 200)")
+    p.add_argument("--scenarios", default=",".join(map(str, ALL_SCENARIOS)),
+                   help="comma-separated scenario numbers (default all: 1,2,...,8)")
+    p.add_argument("--out", default=os.environ.get("OUT"),
+                   help="JSON results file (default $OUT, else <build-dir>/bench-results.json)")
+    p.add_argument("--keep-tmp", action="store_true",
+                   help="keep the temporary directory (configs, logs) afterwards")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.rounds = args.rounds or (1 if quick else 5)
+    args.duration = args.duration or (2 if quick else 10)
+    args.warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
+    args.propagation_writes = args.propagation_writes or (40 if quick else 200)
+    try:
+        args.scenarios = sorted({int(s) for s in args.scenarios.split(",") if s.strip()})
+    except ValueError:
+        p.error("--scenarios takes numbers such as 1,2,5")
+    if not args.scenarios or any(s not in ALL_SCENARIOS for s in args.scenarios):
+        p.error("--scenarios: numbers from 1 to 8")
+    if (args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.workers < 1
+            or args.connections < 1 or args.threads < 1 or args.latency_connections < 0):
+        p.error("--rounds, --duration, --workers, --connections and --threads must be "
+                "positive, --warmup and --latency-connections not negative")
+    args.out = args.out or str(Path(args.build_dir) / "bench-results.json")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    # SIGTERM (e.g. from a CI timeout) unwinds like Ctrl-C, through the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for tool in ("nginx", "wrk", "curl"):
+        if shutil.which(tool) is None:
+            raise HarnessError(f"{tool} is missing: run ./scripts/bench, which installs it")
+    for binary in ("app/turnpike", "bench/snapshot_build_bench", "bench/propagation_bench"):
+        if not (Path(args.build_dir) / binary).exists():
+            raise HarnessError(f"{args.build_dir}/{binary} is missing: build it first")
+
+    started = time.monotonic()
+    report = {"machine": machine_info(args),
+              "options": {k: v for k, v in vars(args).items() if k not in ("out", "keep_tmp")},
+              "scenarios": {}, "problems": []}
+    m = report["machine"]
+    log(f"==> {m['nproc']} x {m['cpu_model']}, kernel {m['kernel']}, {m['nginx']}, {m['wrk']}, "
+        f"{m['turnpike']} ({m['commit']}, {m['build_type']}), "
+        f"load {' '.join(m['loadavg_at_start'])}")
+    log(f"==> scenarios {args.scenarios}: {args.rounds} round(s) x {args.duration:g} s per target,"
+        f" {args.connections} connections, {args.threads} wrk threads, {args.workers} workers")
+
+    stack = Stack(args)
+    failed = False
+    try:
+        if args.scenarios != [6]:  # scenario 6 alone needs no server
+            log(f"==> starting upstream, nginx and Turnpike in {stack.dir}")
+            stack.start(args.scenarios)
+            check_upload_reads_body(stack)
+        for number in args.scenarios:
+            log(f"==> scenario {number}: {TITLES[number]}")
+            try:
+                report["scenarios"][str(number)] = SCENARIO_RUNNERS[number](stack, args, report)
+            except HarnessError as e:
+                report["problems"].append(f"scenario {number}: {e}")
+                log(f"    FAILED: {e}")
+        for server in stack.servers:
+            if not server.alive():
+                report["problems"].append(f"{server.name} died during the run:\n{server.tail()}")
+    except HarnessError as e:
+        report["problems"].append(str(e))
+    finally:
+        stack.stop()
+        report["elapsed_s"] = time.monotonic() - started
+        report["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        failed = bool(report["problems"])
+        if failed or args.keep_tmp:
+            log(f"==> configs and logs kept in {stack.dir}")
+        else:
+            shutil.rmtree(stack.dir, ignore_errors=True)
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    if report["scenarios"]:
+        print_table(report)
+    log(f"\n==> results: {args.out} ({report['elapsed_s']:.0f} s)")
+    if failed:
+        log("==> the harness had problems (speed is never one):")
+        for problem in report["problems"]:
+            log(f"  - {problem}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except HarnessError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
