@@ -138,30 +138,26 @@ class Server:
                 ok = False
         return ok
 
+    def _status_kb(self, field):
+        """Sum of a /proc/<pid>/status field (e.g. "VmHWM:") over the process tree, in KiB."""
+        total_kb = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith(field):
+                            total_kb += int(line.split()[1])
+            except (OSError, ValueError):
+                pass
+        return total_kb
+
     def peak_rss_mb(self):
         """Sum of VmHWM over the process tree, in MiB."""
-        total_kb = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            total_kb += int(line.split()[1])
-            except (OSError, ValueError):
-                pass
-        return total_kb / 1024
+        return self._status_kb("VmHWM:") / 1024
 
     def current_rss_mb(self):
-        total_kb = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            total_kb += int(line.split()[1])
-            except (OSError, ValueError):
-                pass
-        return total_kb / 1024
+        """Sum of VmRSS over the process tree, in MiB."""
+        return self._status_kb("VmRSS:") / 1024
 
     def stop(self):
         if self.alive():

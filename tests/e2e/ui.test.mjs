@@ -111,6 +111,12 @@ function uiTests() {
     await visible(h1(heading), `the heading "${heading}"`);
   }
 
+  // On a list page: follows its "New <noun>" link and waits for the form.
+  async function openNewForm(noun) {
+    await main().getByRole('link', {name: `New ${noun}`, exact: true}).click();
+    await visible(main().locator('form'), `the new-${noun} form`);
+  }
+
   // Opens a hash path ("/services/orders") directly and waits for its <h1>.
   async function open(hashPath, heading, p = page) {
     await p.goto(`${server.adminUrl}/#${hashPath}`);
@@ -236,8 +242,7 @@ function uiTests() {
     await navTo('Services', 'Services');
     await visible(main().getByText(/No services yet/), 'the empty-list text "No services yet"');
     await ui.shot('services-empty');
-    await main().getByRole('link', {name: 'New service', exact: true}).click();
-    await visible(main().locator('form'), 'the new-service form');
+    await openNewForm('service');
     await main().getByLabel('Name', {exact: true}).fill(SERVICE);
     if (await main().getByLabel('Target URL', {exact: true}).count() === 0) {
       await main().getByRole('button', {name: 'Add target', exact: true}).click();
@@ -253,8 +258,7 @@ function uiTests() {
   step('route', 'creates a route with API-key authentication through its form', ['service'],
       async () => {
         await navTo('Routes', 'Routes');
-        await main().getByRole('link', {name: 'New route', exact: true}).click();
-        await visible(main().locator('form'), 'the new-route form');
+        await openNewForm('route');
         await main().getByLabel('Name', {exact: true}).fill(ROUTE);
         await main().getByLabel('Service', {exact: true}).selectOption({label: SERVICE});
         await main().getByLabel('Paths', {exact: true}).fill('/orders');
@@ -268,8 +272,7 @@ function uiTests() {
 
   step('consumer', 'creates a consumer through its form', ['sign-in'], async () => {
     await navTo('Consumers', 'Consumers');
-    await main().getByRole('link', {name: 'New consumer', exact: true}).click();
-    await visible(main().locator('form'), 'the new-consumer form');
+    await openNewForm('consumer');
     await main().getByLabel('Username', {exact: true}).fill(CONSUMER);
     await main().getByLabel('Custom ID', {exact: true}).fill('crm-4711');
     await main().getByLabel('Groups', {exact: true}).fill('partners');
@@ -280,15 +283,11 @@ function uiTests() {
 
   step('policy', 'creates a rate-limit policy through its form', ['sign-in'], async () => {
     await navTo('Rate limits', 'Rate-limit policies');
-    await main().getByRole('link', {name: 'New policy', exact: true}).click();
-    await visible(main().locator('form'), 'the new-policy form');
+    await openNewForm('policy');
     await main().getByLabel('Name', {exact: true}).fill(POLICY);
     await main().getByLabel('Limit', {exact: true}).fill('1000');
     await main().getByLabel('Window (s)', {exact: true}).fill('60');
-    const keyBy = main().getByLabel('Key by', {exact: true});
-    const tag = await keyBy.evaluate((el) => el.tagName);
-    if (tag === 'SELECT') await keyBy.selectOption('consumer');
-    else if ((await keyBy.inputValue()) === '') await keyBy.fill('consumer');
+    await main().getByLabel('Key by', {exact: true}).fill('consumer');
     await ui.shot('policy-new');
     await submitForm('Create');
     await ui.shot('policy-created');
@@ -369,8 +368,7 @@ function uiTests() {
 
   step('validation', 'shows a validation error at its field', ['service'], async () => {
     await navTo('Routes', 'Routes');
-    await main().getByRole('link', {name: 'New route', exact: true}).click();
-    await visible(main().locator('form'), 'the new-route form');
+    await openNewForm('route');
     const from = page.url();
     await main().getByLabel('Name', {exact: true}).fill('bad-route');
     await main().getByLabel('Service', {exact: true}).selectOption({label: SERVICE});
