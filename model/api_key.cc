@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <utility>
 
 #include "model/json_reader.h"
@@ -131,9 +132,20 @@ std::string generateApiKey() {
 }
 
 std::string sha256Hex(std::string_view data) {
+  // Every keyed proxy request hashes its key: fetch the algorithm once (EVP_sha256() in
+  // EVP_Digest looks it up in OpenSSL's provider tables on each call) and keep one context per
+  // thread, reset for each digest.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct ContextDeleter {
+    void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
+  };
+  thread_local const std::unique_ptr<EVP_MD_CTX, ContextDeleter> context(EVP_MD_CTX_new());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+  if (kSha256 == nullptr || context == nullptr ||
+      EVP_DigestInit_ex2(context.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
     // Only a broken OpenSSL fails here; an empty hash matches no stored key.
     return "";
   }

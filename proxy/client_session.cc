@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -17,6 +19,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/header_rewrite.h"
+#include "proxy/http_read.h"
 #include "proxy/policy/key_auth.h"
 #include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_answer.h"
@@ -47,6 +50,37 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
+
+// One write of a message being relayed: the head (first piece only), then the body piece,
+// framed as a chunk when the message is chunked, and the last chunk after the last piece.
+class BodyPiece {
+ public:
+  BodyPiece(std::string_view head, const char* data, std::size_t size, bool chunked, bool last) {
+    buffers_[0] = asio::buffer(head);
+    if (!chunked) {
+      buffers_[2] = asio::buffer(data, size);
+      return;
+    }
+    if (size > 0) {
+      char* end = std::to_chars(size_line_.data(), size_line_.data() + 16, size, 16).ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      buffers_[1] =
+          asio::buffer(size_line_.data(), static_cast<std::size_t>(end - size_line_.data()));
+      buffers_[2] = asio::buffer(data, size);
+      buffers_[3] = asio::buffer(kCrlf);
+    }
+    if (last) buffers_[4] = asio::buffer(kLastChunk);
+  }
+
+  const std::array<asio::const_buffer, 5>& buffers() const { return buffers_; }
+
+ private:
+  static constexpr std::string_view kCrlf = "\r\n";
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  std::array<char, 20> size_line_;
+  std::array<asio::const_buffer, 5> buffers_;
+};
 
 // What the session was doing when its deadline passed: decides 408 vs 504 vs a silent close.
 enum class Phase : uint8_t { kIdle, kHeaders, kClientIo, kConnect, kUpstream };
@@ -104,7 +138,8 @@ class Session final : public Deadline {
   asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
   asio::awaitable<boost::system::error_code> connect(const UpstreamTarget& target,
                                                      milliseconds timeout);
-  asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue);
+  asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue,
+                                    bool chunked);
   asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
   asio::awaitable<void> lingeringClose();
   void finish();
@@ -133,9 +168,12 @@ class Session final : public Deadline {
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<char[]> chunk_;  // 64 KiB body relay buffer, made on first use
   std::string wire_;               // the proxy's own answers
+  std::string upstream_head_;      // the request head sent upstream
+  std::string client_head_;        // the response head sent to the client
   Phase phase_ = Phase::kIdle;
   bool expired_ = false;
-  bool close_after_ = false;  // unread request bytes: the connection cannot be reused
+  bool close_after_ = false;   // unread request bytes: the connection cannot be reused
+  bool request_read_ = false;  // the whole request body was read (parser or BodySource)
 
   // Per request; strings keep their capacity from one request to the next.
   Clock::time_point started_;
@@ -203,7 +241,7 @@ asio::awaitable<bool> Session::readRequestHeader() {
   } else {
     parser.body_limit(boost::none);
   }
-  auto [ec, n] = co_await http::async_read_header(client_, in_, parser, kTuple);
+  const boost::system::error_code ec = co_await readHttp(client_, in_, parser, ReadGoal::kHeader);
   if (!ec) co_return true;
 
   // A request that never finished its headers: answer when there is something to say.
@@ -250,6 +288,7 @@ asio::awaitable<bool> Session::handle() {
   started_ = Clock::now();
   wall_started_ = std::chrono::system_clock::now();
   status_ = 0;
+  request_read_ = false;
   bytes_sent_ = 0;
   upstream_duration_ = microseconds(0);
   called_upstream_ = false;
@@ -342,28 +381,30 @@ asio::awaitable<bool> Session::exchange() {
 
   // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers.
   const bool chunked = request.chunked();
+  const bool has_length = parser.content_length().has_value();
   const bool has_body = chunked || parser.content_length().value_or(0) > 0;
   const bool expect_continue =
       beast::iequals(request[http::field::expect], "100-continue") && request.version() >= 11;
-  removeHopByHop(request.base());
-  request.erase(http::field::expect);
-  request.target(upstream_target_);
-  request.version(11);
-  if (chunked) request.chunked(true);
-  setForwardingHeaders(
-      request.base(),
-      {.client_ip = client_ip_, .host = host_, .proto = "http", .request_id = request_id_});
-  if (!hide_header.empty()) request.erase(hide_header);
-  // Who is calling, as Turnpike established it: a client cannot pose as a consumer.
-  request.erase("X-Consumer-Id");
-  request.erase("X-Consumer-Username");
-  request.erase("X-Consumer-Groups");
+  // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers and
+  // who is calling as Turnpike established it (a client cannot pose as a consumer). Written as
+  // bytes below, once the target (and so the Host) is known.
+  UpstreamRequestHead upstream_head{
+      .method = method_,
+      .target = upstream_target_,
+      .forwarding = {.client_ip = client_ip_,
+                     .host = host_,
+                     .proto = "http",
+                     .request_id = request_id_},
+      .hide_header = hide_header,
+      .framing = chunked      ? BodyFraming::kChunked
+                 : has_length ? BodyFraming::kContentLength
+                              : BodyFraming::kNone,
+      .content_length = parser.content_length().value_or(0),
+  };
   if (consumer_) {
-    request.set("X-Consumer-Id", consumer_->def->id);
-    request.set("X-Consumer-Username", consumer_->def->username);
-    if (!consumer_->groups_header.empty()) {
-      request.set("X-Consumer-Groups", consumer_->groups_header);
-    }
+    upstream_head.consumer_id = consumer_->def->id;
+    upstream_head.consumer_username = consumer_->def->username;
+    upstream_head.consumer_groups = consumer_->groups_header;
   }
 
   balancer_ = worker_.balancer(service, snapshot_->version());
@@ -408,11 +449,10 @@ asio::awaitable<bool> Session::exchange() {
         co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
       }
     }
-    if (route_->preserveHost() && !host_.empty()) {
-      request.set(http::field::host, host_);
-    } else {
-      request.set(http::field::host, target_def.authority);
-    }
+    upstream_head.host =
+        route_->preserveHost() && !host_.empty() ? std::string_view(host_) : target_def.authority;
+    upstream_head_.clear();
+    appendUpstreamRequestHead(request.base(), upstream_head, upstream_head_);
 
     balancer_->onRequestStart(index);
     struct InFlight {
@@ -422,7 +462,7 @@ asio::awaitable<bool> Session::exchange() {
       }
     } in_flight{*this};
 
-    Sent sent = co_await sendRequest(service.read_timeout, expect_continue);
+    Sent sent = co_await sendRequest(service.read_timeout, expect_continue, chunked);
     if (sent == Sent::kClientFailed) {
       upstream_.reset();
       co_return false;  // the client went away or broke its body; status_ says how
@@ -450,9 +490,7 @@ asio::awaitable<bool> Session::exchange() {
       response.body_limit(boost::none);
       if (head_) response.skip(true);
       arm(Phase::kUpstream, service.read_timeout);
-      auto [read_ec, n] =
-          co_await http::async_read_header(upstream_->socket, upstream_->buffer, response, kTuple);
-      ec = read_ec;
+      ec = co_await readHttp(upstream_->socket, upstream_->buffer, response, ReadGoal::kHeader);
       if (ec || response.get().result_int() / 100 != 1 || response.get().result_int() == 101) {
         break;
       }
@@ -513,13 +551,14 @@ asio::awaitable<boost::system::error_code> Session::connect(const UpstreamTarget
 }
 
 asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeout,
-                                                    bool expect_continue) {
+                                                    bool expect_continue, bool chunked) {
   RequestParser& parser = *request_;
-  auto& request = parser.get();
-  http::request_serializer<http::buffer_body> serializer{request};
+  BodySource<true> body(parser);
   bool continue_sent = false;
+  bool head_sent = false;
   for (;;) {
-    if (!parser.is_done()) {
+    std::size_t piece = 0;
+    if (!body.done()) {
       if (expect_continue && !continue_sent && in_.size() == 0) {
         // The client waits for our go-ahead before it sends the body.
         continue_sent = true;
@@ -527,11 +566,8 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
         auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kTuple);
         if (ec) co_return Sent::kClientFailed;
       }
-      request.body().data = chunk();
-      request.body().size = kChunkSize;
       arm(Phase::kClientIo, options_.client_io_timeout);
-      auto [ec, n] = co_await http::async_read(client_, in_, parser, kTuple);
-      if (ec == http::error::need_buffer) ec = {};
+      auto [ec, n] = co_await body.next(client_, in_, chunk(), kChunkSize);
       if (ec) {
         close_after_ = true;
         if (expired_) {
@@ -541,7 +577,8 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
           std::string detail =
               "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes";
           co_await answer({.status = 413, .detail = detail}, false);
-        } else if (isHttpParseError(ec) && ec != http::error::partial_message) {
+        } else if (isHttpParseError(ec) && ec != http::error::partial_message &&
+                   ec != http::error::end_of_stream) {
           std::string detail = "malformed request body: " + ec.message();
           co_await answer({.status = 400, .detail = detail}, false);
         } else {
@@ -549,19 +586,17 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
         }
         co_return Sent::kClientFailed;
       }
-      request.body().size = kChunkSize - request.body().size;
-      request.body().data = chunk();
-      request.body().more = !parser.is_done();
-    } else {
-      request.body().data = nullptr;
-      request.body().size = 0;
-      request.body().more = false;
+      piece = n;
     }
+    request_read_ = body.done();
+    const bool last = request_read_;
+    BodyPiece buffers(head_sent ? std::string_view() : std::string_view(upstream_head_), chunk(),
+                      piece, chunked, last);
+    head_sent = true;
     arm(Phase::kUpstream, upstream_timeout);
-    auto [ec, n] = co_await http::async_write(upstream_->socket, serializer, kTuple);
-    if (ec == http::error::need_buffer) ec = {};
+    auto [ec, n] = co_await asio::async_write(upstream_->socket, buffers.buffers(), kTuple);
     if (ec) co_return Sent::kUpstreamFailed;
-    if (serializer.is_done()) co_return Sent::kOk;
+    if (last) co_return Sent::kOk;
   }
 }
 
@@ -570,78 +605,75 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   auto& response = parser.get();
   status_ = static_cast<int>(response.result_int());
   const bool chunked = response.chunked();
-  const bool has_length = parser.content_length().has_value();
+  const auto content_length = parser.content_length();
   const bool upstream_keep_alive = response.keep_alive();
   const bool no_body = head_ || status_ == 204 || status_ == 304 || status_ / 100 == 1;
-  const bool until_eof = !no_body && !chunked && !has_length;
+  const bool until_eof = !no_body && !chunked && !content_length;
 
-  removeHopByHop(response.base());
-  response.version(11);
-  if (chunked || until_eof) {
-    if (request_version_ >= 11) {
-      response.chunked(true);
-    } else if (!no_body) {
-      keep_alive = false;  // an HTTP/1.0 client reads the body until the connection closes
-    }
-  }
-  if (response.find("X-Request-Id") == response.end()) {
-    response.set("X-Request-Id", request_id_);
-  }
-  if (rate_limit_) {
-    response.set("RateLimit-Limit", std::to_string(rate_limit_->limit));
-    response.set("RateLimit-Remaining", std::to_string(rate_limit_->remaining));
-    response.set("RateLimit-Reset", std::to_string(rate_limit_->reset_s));
-  }
-  response.keep_alive(keep_alive);
-  if (keep_alive && request_version_ < 11) response.set(http::field::connection, "keep-alive");
-
-  http::response_serializer<http::buffer_body> serializer{response};
+  // The framing the client gets: the upstream's length when it said one, else chunks (an
+  // HTTP/1.0 client cannot read chunks: it reads until the connection closes).
+  ClientResponseHead head{.status = response.result_int(),
+                          .reason = response.reason(),
+                          .http10_client = request_version_ < 11,
+                          .request_id = request_id_};
+  bool chunk_out = false;
   if (no_body) {
+    head.framing = BodyFraming::kAsReceived;
+  } else if (content_length && !chunked) {
+    head.framing = BodyFraming::kContentLength;
+    head.content_length = *content_length;
+  } else if (request_version_ >= 11) {
+    head.framing = BodyFraming::kChunked;
+    chunk_out = true;
+  } else {
+    keep_alive = false;
+  }
+  head.keep_alive = keep_alive;
+  std::array<std::pair<std::string_view, std::string_view>, 3> rate_limit_fields;
+  std::array<std::string, 3> rate_limit_values;
+  if (rate_limit_) {
+    rate_limit_values = {std::to_string(rate_limit_->limit), std::to_string(rate_limit_->remaining),
+                         std::to_string(rate_limit_->reset_s)};
+    rate_limit_fields = {{{"RateLimit-Limit", rate_limit_values[0]},
+                          {"RateLimit-Remaining", rate_limit_values[1]},
+                          {"RateLimit-Reset", rate_limit_values[2]}}};
+    head.extra = rate_limit_fields;
+  }
+  client_head_.clear();
+  appendClientResponseHead(response.base(), head, client_head_);
+
+  BodySource<false> body(parser);
+  bool head_sent = false;
+  for (;;) {
+    std::size_t piece = 0;
+    if (!no_body && !body.done()) {
+      arm(Phase::kUpstream, upstream_timeout);
+      auto [ec, n] = co_await body.next(upstream_->socket, upstream_->buffer, chunk(), kChunkSize);
+      if (ec) {
+        // Headers may be out: all we can do is cut the client off so it sees a short body.
+        spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_url_,
+                     ec.message());
+        upstream_.reset();
+        co_return false;
+      }
+      piece = n;
+    }
+    const bool last = no_body || body.done();
+    BodyPiece buffers(head_sent ? std::string_view() : std::string_view(client_head_), chunk(),
+                      piece, chunk_out, last);
+    head_sent = true;
     arm(Phase::kClientIo, options_.client_io_timeout);
-    serializer.split(true);
-    auto [ec, n] = co_await http::async_write_header(client_, serializer, kTuple);
+    auto [ec, n] = co_await asio::async_write(client_, buffers.buffers(), kTuple);
     if (ec) {
       upstream_.reset();
       co_return false;
     }
-  } else {
-    for (;;) {
-      if (!parser.is_done()) {
-        response.body().data = chunk();
-        response.body().size = kChunkSize;
-        arm(Phase::kUpstream, upstream_timeout);
-        auto [ec, n] =
-            co_await http::async_read(upstream_->socket, upstream_->buffer, parser, kTuple);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-          // Headers are out: all we can do is cut the client off so it sees a short body.
-          spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(),
-                       target_url_, ec.message());
-          upstream_.reset();
-          co_return false;
-        }
-        response.body().size = kChunkSize - response.body().size;
-        response.body().data = chunk();
-        response.body().more = !parser.is_done();
-      } else {
-        response.body().data = nullptr;
-        response.body().size = 0;
-        response.body().more = false;
-      }
-      const std::size_t piece = response.body().size;
-      arm(Phase::kClientIo, options_.client_io_timeout);
-      auto [ec, n] = co_await http::async_write(client_, serializer, kTuple);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        upstream_.reset();
-        co_return false;
-      }
-      bytes_sent_ += piece;
-      if (serializer.is_done()) break;
-    }
+    bytes_sent_ += piece;
+    if (last) break;
   }
   disarm();
-  if (parser.is_done() && upstream_keep_alive && !until_eof && upstream_->buffer.size() == 0) {
+  if ((no_body || body.done()) && upstream_keep_alive && !until_eof &&
+      upstream_->buffer.size() == 0) {
     ++upstream_->requests;
     worker_.pool().put(std::move(upstream_), Clock::now());
   } else {
@@ -744,7 +776,7 @@ asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {
 asio::awaitable<bool> Session::answerFromUpstreamError(int status, std::string detail) {
   // The request body may be half-consumed: the connection cannot carry another request.
   const bool keep_alive =
-      request_->is_done() && request_->get().keep_alive() && !worker_.draining();
+      (request_->is_done() || request_read_) && request_->get().keep_alive() && !worker_.draining();
   co_return co_await answer({.status = status, .detail = detail}, keep_alive);
 }
 

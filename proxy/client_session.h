@@ -9,8 +9,11 @@
 //   refused/reset/garbage: 502) -> stream the response back -> return the connection to the pool
 //   when both sides allow it -> access log line and metrics.
 //
-// Bodies stream through a fixed 64 KiB chunk in both directions (Beast buffer_body), so memory
-// per connection is bounded whatever the body size.
+// Heads are parsed by Beast's parsers and written as bytes from the parsed fields
+// (header_rewrite.h): the parsed message is never edited. Bodies stream through a fixed 64 KiB
+// piece in both directions, so memory per connection is bounded whatever the body size: a body
+// of known length is read straight into the piece, a chunked one through the parser
+// (http_read.h), and each piece goes out as soon as it arrived.
 //
 // Retries: a connect failure moves to another target (up to the service's `retries`; nothing was
 // sent, so any method may retry). A pooled connection that fails before any response byte is

@@ -4,8 +4,9 @@
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
-#include <string>
-#include <vector>
+#include <boost/beast/http/status.hpp>
+#include <boost/container/small_vector.hpp>
+#include <charconv>
 
 namespace turnpike::proxy {
 
@@ -19,51 +20,171 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-}  // namespace
+// The field names a message's Connection fields list ("Connection: close, X-Secret"): they are
+// hop-by-hop too. Views into `fields`.
+using NameList = boost::container::small_vector<std::string_view, 8>;
 
-void removeHopByHop(http::fields& fields) {
-  // Connection may name more hop-by-hop fields ("Connection: close, X-Secret"). Collect them
-  // before erasing anything: the names point into the fields.
-  std::vector<std::string> named;
-  for (auto range = fields.equal_range(http::field::connection); range.first != range.second;
-       ++range.first) {
-    std::string_view value = range.first->value();
+NameList connectionTokens(const http::fields& fields) {
+  NameList named;
+  // A scan by enum: cheaper than equal_range(), which looks the name up as a string.
+  for (const auto& field : fields) {
+    if (field.name() != http::field::connection) continue;
+    std::string_view value = field.value();
     while (!value.empty()) {
       std::size_t comma = value.find(',');
       std::string_view token = trim(value.substr(0, comma));
-      if (!token.empty()) named.emplace_back(token);
+      if (!token.empty()) named.push_back(token);
       if (comma == std::string_view::npos) break;
       value.remove_prefix(comma + 1);
     }
   }
-  for (const std::string& name : named) fields.erase(name);
-  static constexpr std::array kHopByHop = {
-      http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-      http::field::te,         http::field::trailer,    http::field::transfer_encoding,
-      http::field::upgrade,
-  };
-  for (http::field field : kHopByHop) fields.erase(field);
+  return named;
 }
 
-void setForwardingHeaders(http::fields& fields, const ForwardingInfo& info) {
-  constexpr std::string_view kForwardedFor = "X-Forwarded-For";
-  auto existing = fields.find(kForwardedFor);
-  if (existing == fields.end()) {
-    fields.set(kForwardedFor, info.client_ip);
-  } else {
-    std::string chain(existing->value());
-    // Several X-Forwarded-For lines are one comma-separated list (RFC 9110 §5.3).
-    for (auto it = std::next(existing); it != fields.end(); ++it) {
-      if (boost::beast::iequals(it->name_string(), kForwardedFor)) {
-        chain.append(", ").append(it->value());
+bool isHopByHop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::content_length:  // framing: written by the caller's BodyFraming
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool named(const NameList& names, std::string_view name) {
+  return std::any_of(names.begin(), names.end(),
+                     [&](std::string_view token) { return boost::beast::iequals(token, name); });
+}
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void appendNumber(std::string& out, uint64_t value) {
+  std::array<char, 24> digits;
+  auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  out.append(digits.data(), end);
+}
+
+void appendFraming(std::string& out, BodyFraming framing, uint64_t content_length) {
+  switch (framing) {
+    case BodyFraming::kContentLength:
+      out.append("Content-Length: ");
+      appendNumber(out, content_length);
+      out.append("\r\n");
+      break;
+    case BodyFraming::kChunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case BodyFraming::kNone:
+    case BodyFraming::kAsReceived:
+      break;
+  }
+}
+
+constexpr std::string_view kForwardedFor = "X-Forwarded-For";
+
+// Request fields Turnpike writes itself (Beast has no enum value for them).
+enum class Owned : uint8_t { kNo, kForwardedFor, kOther };
+
+Owned ownedRequestField(std::string_view name) {
+  if (name.size() < 12 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return Owned::kNo;
+  if (boost::beast::iequals(name, kForwardedFor)) return Owned::kForwardedFor;
+  for (std::string_view owned : {"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id",
+                                 "X-Consumer-Id", "X-Consumer-Username", "X-Consumer-Groups"}) {
+    if (boost::beast::iequals(name, owned)) return Owned::kOther;
+  }
+  return Owned::kNo;
+}
+
+}  // namespace
+
+void appendUpstreamRequestHead(const http::fields& fields, const UpstreamRequestHead& head,
+                               std::string& out) {
+  out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
+  appendField(out, "Host", head.host);
+  const NameList hop_by_hop = connectionTokens(fields);
+  // Several X-Forwarded-For lines are one comma-separated list (RFC 9110 §5.3).
+  boost::container::small_vector<std::string_view, 4> forwarded_for;
+  for (const auto& field : fields) {
+    const http::field name = field.name();
+    const std::string_view name_string = field.name_string();
+    if (isHopByHop(name) || name == http::field::host || name == http::field::expect) continue;
+    if (name == http::field::unknown) {
+      switch (ownedRequestField(name_string)) {
+        case Owned::kForwardedFor:
+          forwarded_for.push_back(field.value());
+          continue;
+        case Owned::kOther:
+          continue;
+        case Owned::kNo:
+          break;
       }
     }
-    chain.append(", ").append(info.client_ip);
-    fields.set(kForwardedFor, chain);
+    if (!head.hide_header.empty() && boost::beast::iequals(name_string, head.hide_header)) {
+      continue;
+    }
+    if (!hop_by_hop.empty() && named(hop_by_hop, name_string)) continue;
+    appendField(out, name_string, field.value());
   }
-  if (!info.proto.empty()) fields.set("X-Forwarded-Proto", info.proto);
-  if (!info.host.empty()) fields.set("X-Forwarded-Host", info.host);
-  fields.set("X-Request-Id", info.request_id);
+
+  out.append(kForwardedFor).append(": ");
+  for (std::string_view chain : forwarded_for) out.append(chain).append(", ");
+  out.append(head.forwarding.client_ip).append("\r\n");
+  if (!head.forwarding.proto.empty()) appendField(out, "X-Forwarded-Proto", head.forwarding.proto);
+  if (!head.forwarding.host.empty()) appendField(out, "X-Forwarded-Host", head.forwarding.host);
+  appendField(out, "X-Request-Id", head.forwarding.request_id);
+  if (!head.consumer_id.empty()) {
+    appendField(out, "X-Consumer-Id", head.consumer_id);
+    appendField(out, "X-Consumer-Username", head.consumer_username);
+    if (!head.consumer_groups.empty()) appendField(out, "X-Consumer-Groups", head.consumer_groups);
+  }
+  appendFraming(out, head.framing, head.content_length);
+  out.append("\r\n");
+}
+
+void appendClientResponseHead(const http::fields& fields, const ClientResponseHead& head,
+                              std::string& out) {
+  out.append("HTTP/1.1 ");
+  appendNumber(out, head.status);
+  out.append(" ")
+      .append(head.reason.empty()
+                  ? std::string_view(http::obsolete_reason(http::int_to_status(head.status)))
+                  : head.reason)
+      .append("\r\n");
+  const NameList hop_by_hop = connectionTokens(fields);
+  bool has_request_id = false;
+  for (const auto& field : fields) {
+    const http::field name = field.name();
+    const std::string_view name_string = field.name_string();
+    if (isHopByHop(name)) {
+      // A response without a body says how long the GET's body would have been.
+      if (name == http::field::content_length && head.framing == BodyFraming::kAsReceived) {
+        appendField(out, name_string, field.value());
+      }
+      continue;
+    }
+    if (!hop_by_hop.empty() && named(hop_by_hop, name_string)) continue;
+    if (name == http::field::unknown && boost::beast::iequals(name_string, "X-Request-Id")) {
+      has_request_id = true;
+    }
+    appendField(out, name_string, field.value());
+  }
+  if (!has_request_id) appendField(out, "X-Request-Id", head.request_id);
+  for (const auto& [name, value] : head.extra) appendField(out, name, value);
+  appendFraming(out, head.framing, head.content_length);
+  if (!head.keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (head.http10_client) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
 }
 
 bool isAcceptableRequestId(std::string_view id) {

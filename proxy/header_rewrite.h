@@ -1,35 +1,83 @@
-// Header rewriting between the client and the upstream: what a proxy must remove (hop-by-hop
-// fields, RFC 9110 §7.6.1) and what it adds (X-Forwarded-*, X-Request-Id).
+// Header rewriting between the client and the upstream: the heads Turnpike sends, written as
+// bytes straight from the parsed fields (the fields themselves are never edited).
 //
-//   removeHopByHop(request.base());                // reads Connection's tokens first
-//   setForwardingHeaders(request.base(), {.client_ip = "10.0.0.7", .host = "api.example.com",
-//                                         .proto = "http", .request_id = id});
+//   std::string head;
+//   appendUpstreamRequestHead(request.base(), {.method = "GET", .target = "/v1/orders", ...},
+//                             head);
+//   appendClientResponseHead(response.base(), {.status = 200, .framing = ...}, head);
 //
-// Framing (Transfer-Encoding) is removed with the hop-by-hop fields; the caller re-applies the
-// framing of the message it sends (chunked or Content-Length). Pure functions over Beast fields;
-// the thread that owns the message calls them.
+// What changes on the way (RFC 9110 §7.6.1, RFC 9112 §6):
+//   - hop-by-hop fields are dropped: Connection, every field a Connection token names,
+//     Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade;
+//   - the framing is the one of the message Turnpike sends (`BodyFraming`), never the one
+//     received: Content-Length and Transfer-Encoding are written here, once;
+//   - requests: Host, Expect, the X-Forwarded-* trio, X-Request-Id and the X-Consumer-* trio
+//     are Turnpike's, whatever the client sent (X-Forwarded-For keeps the client's chain and
+//     appends the peer address, as nginx's $proxy_add_x_forwarded_for);
+//   - responses: X-Request-Id is added when the upstream sent none, and the caller's extra
+//     fields (RateLimit-*) are appended.
+// Field names keep the case they arrived in; values were checked by the parser (no CR, LF or
+// NUL), so they are copied as they are.
+//
+// Pure functions; the thread that owns the message calls them. COST: one pass over the fields,
+// appending to a string that keeps its capacity from one request to the next.
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace turnpike::proxy {
 
-// Removes Connection, every field named by a Connection token, Keep-Alive, Proxy-Connection,
-// TE, Trailer, Transfer-Encoding and Upgrade.
-void removeHopByHop(boost::beast::http::fields& fields);
+enum class BodyFraming : uint8_t {
+  kNone,           // no framing field: no body, or (responses to HTTP/1.0) until close
+  kContentLength,  // Content-Length: content_length
+  kChunked,        // Transfer-Encoding: chunked; the caller chunks the body
+  kAsReceived,     // responses without a body (HEAD, 304): Content-Length as the upstream sent it
+};
 
 struct ForwardingInfo {
   std::string_view client_ip;   // the peer address of the client connection
-  std::string_view host;        // the Host the client asked for (empty: leave X-Forwarded-Host)
+  std::string_view host;        // the Host the client asked for (empty: no X-Forwarded-Host)
   std::string_view proto;       // "http" or "https"
   std::string_view request_id;  // what X-Request-Id must carry
 };
 
-// X-Forwarded-For gets the client address appended (", " separated, as nginx's
-// $proxy_add_x_forwarded_for); X-Forwarded-Proto and X-Forwarded-Host are set (replacing what
-// the client sent); X-Request-Id is set to `request_id`.
-void setForwardingHeaders(boost::beast::http::fields& fields, const ForwardingInfo& info);
+struct UpstreamRequestHead {
+  std::string_view method;
+  std::string_view target;  // origin-form, already rewritten for the upstream
+  std::string_view host;    // the Host field the upstream gets
+  ForwardingInfo forwarding;
+  std::string_view hide_header;  // a credential field not to pass on (empty: none)
+  // Who is calling, as Turnpike established it (empty id: anonymous, no X-Consumer-* at all).
+  std::string_view consumer_id;
+  std::string_view consumer_username;
+  std::string_view consumer_groups;  // empty: no X-Consumer-Groups
+  BodyFraming framing = BodyFraming::kNone;
+  uint64_t content_length = 0;
+};
+
+// Appends "METHOD target HTTP/1.1\r\n", the fields and the blank line to `out`.
+void appendUpstreamRequestHead(const boost::beast::http::fields& fields,
+                               const UpstreamRequestHead& head, std::string& out);
+
+struct ClientResponseHead {
+  unsigned status = 200;
+  std::string_view reason;  // as the upstream sent it; empty: the standard phrase
+  BodyFraming framing = BodyFraming::kNone;
+  uint64_t content_length = 0;
+  bool keep_alive = true;
+  bool http10_client = false;   // keep-alive must then be said (Connection: keep-alive)
+  std::string_view request_id;  // X-Request-Id, when the upstream sent none
+  std::span<const std::pair<std::string_view, std::string_view>> extra;
+};
+
+// Appends "HTTP/1.1 status reason\r\n", the fields and the blank line to `out`.
+void appendClientResponseHead(const boost::beast::http::fields& fields,
+                              const ClientResponseHead& head, std::string& out);
 
 // A client-supplied X-Request-Id is kept when it is 1..200 visible ASCII characters.
 bool isAcceptableRequestId(std::string_view id);

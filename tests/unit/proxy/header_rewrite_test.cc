@@ -2,15 +2,33 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/beast/http/fields.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
 
 namespace turnpike::proxy {
 namespace {
 
 namespace http = boost::beast::http;
 
-TEST(HeaderRewriteTest, RemovesHopByHopAndWhatConnectionNames) {
+std::string requestHead(const http::fields& f, UpstreamRequestHead head) {
+  std::string out = "left alone|";
+  appendUpstreamRequestHead(f, head, out);
+  EXPECT_TRUE(out.starts_with("left alone|")) << "appends, never clears";
+  return out.substr(11);
+}
+
+std::string responseHead(const http::fields& f, const ClientResponseHead& head) {
+  std::string out;
+  appendClientResponseHead(f, head, out);
+  return out;
+}
+
+TEST(HeaderRewriteTest, RequestHeadDropsHopByHopAndWhatConnectionNames) {
   http::fields f;
+  f.set("Host", "client.example");
   f.set("Connection", "keep-alive, X-Secret");
   f.insert("Connection", "Upgrade");
   f.set("X-Secret", "s");
@@ -20,36 +38,132 @@ TEST(HeaderRewriteTest, RemovesHopByHopAndWhatConnectionNames) {
   f.set("Trailer", "Expires");
   f.set("Transfer-Encoding", "chunked");
   f.set("Upgrade", "websocket");
+  f.set("Expect", "100-continue");
   f.set("Content-Length", "10");
-  f.set("X-Keep", "yes");
-  removeHopByHop(f);
-  for (const char* gone : {"Connection", "X-Secret", "Keep-Alive", "Proxy-Connection", "TE",
-                           "Trailer", "Transfer-Encoding", "Upgrade"}) {
-    EXPECT_EQ(f.count(gone), 0U) << gone;
-  }
-  EXPECT_EQ(f["Content-Length"], "10");
-  EXPECT_EQ(f["X-Keep"], "yes");
+  f.set("x-keep", "yes");
+  f.set("Accept", "*/*");
+  const std::string head =
+      requestHead(f, {.method = "POST",
+                      .target = "/v1/orders?x=1",
+                      .host = "orders.internal:8080",
+                      .forwarding = {.client_ip = "10.0.0.7", .proto = "http", .request_id = "abc"},
+                      .framing = BodyFraming::kContentLength,
+                      .content_length = 10});
+  EXPECT_EQ(head,
+            "POST /v1/orders?x=1 HTTP/1.1\r\n"
+            "Host: orders.internal:8080\r\n"
+            "x-keep: yes\r\n"  // names keep the case they came in
+            "Accept: */*\r\n"
+            "X-Forwarded-For: 10.0.0.7\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Request-Id: abc\r\n"
+            "Content-Length: 10\r\n"
+            "\r\n");
 }
 
-TEST(HeaderRewriteTest, ForwardingHeadersAppendTheClientAndSetTheRest) {
+TEST(HeaderRewriteTest, RequestHeadForwardingAndConsumerFieldsAreTurnpikes) {
   http::fields f;
   f.insert("X-Forwarded-For", "1.1.1.1");
   f.insert("x-forwarded-for", "2.2.2.2, 3.3.3.3");
   f.set("X-Forwarded-Proto", "https");  // a client cannot claim TLS it did not use
-  setForwardingHeaders(
-      f,
-      {.client_ip = "10.0.0.7", .host = "api.example.com", .proto = "http", .request_id = "abc"});
-  EXPECT_EQ(f.count("X-Forwarded-For"), 1U);
-  EXPECT_EQ(f["X-Forwarded-For"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.7");
-  EXPECT_EQ(f["X-Forwarded-Proto"], "http");
-  EXPECT_EQ(f["X-Forwarded-Host"], "api.example.com");
-  EXPECT_EQ(f["X-Request-Id"], "abc");
+  f.set("X-Forwarded-Host", "evil.example");
+  f.set("X-Request-Id", "from-client");
+  f.set("X-Consumer-Id", "forged");  // nor pose as a consumer
+  f.set("x-consumer-username", "admin");
+  f.set("X-Consumer-Groups", "root");
+  f.set("apikey", "tpk_secret");
+  const std::string head = requestHead(f, {.method = "GET",
+                                           .target = "/",
+                                           .host = "api.example.com",
+                                           .forwarding = {.client_ip = "10.0.0.7",
+                                                          .host = "api.example.com",
+                                                          .proto = "http",
+                                                          .request_id = "abc"},
+                                           .hide_header = "ApiKey",
+                                           .consumer_id = "c-1",
+                                           .consumer_username = "alice",
+                                           .consumer_groups = "staff, ops",
+                                           .framing = BodyFraming::kChunked});
+  EXPECT_EQ(head,
+            "GET / HTTP/1.1\r\n"
+            "Host: api.example.com\r\n"
+            "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.7\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: api.example.com\r\n"
+            "X-Request-Id: abc\r\n"
+            "X-Consumer-Id: c-1\r\n"
+            "X-Consumer-Username: alice\r\n"
+            "X-Consumer-Groups: staff, ops\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "\r\n");
 
-  http::fields fresh;
-  setForwardingHeaders(fresh,
-                       {.client_ip = "::1", .host = "", .proto = "http", .request_id = "id"});
-  EXPECT_EQ(fresh["X-Forwarded-For"], "::1");
-  EXPECT_EQ(fresh.count("X-Forwarded-Host"), 0U);
+  // Anonymous: no consumer fields at all, even the forged ones.
+  const std::string anonymous =
+      requestHead(f, {.method = "GET",
+                      .target = "/",
+                      .host = "h",
+                      .forwarding = {.client_ip = "::1", .proto = "http", .request_id = "id"}});
+  EXPECT_EQ(anonymous.find("X-Consumer"), std::string::npos) << anonymous;
+  EXPECT_EQ(anonymous.find("x-consumer"), std::string::npos) << anonymous;
+  EXPECT_NE(anonymous.find("apikey: tpk_secret\r\n"), std::string::npos) << "not hidden";
+  EXPECT_EQ(anonymous.find("X-Forwarded-Host"), std::string::npos) << anonymous;
+}
+
+TEST(HeaderRewriteTest, ResponseHeadFramingAndConnection) {
+  http::fields f;
+  f.set("Content-Type", "text/plain");
+  f.set("Content-Length", "100");
+  f.set("Connection", "close, X-Hop");
+  f.set("X-Hop", "1");
+  f.set("Keep-Alive", "timeout=5");
+  EXPECT_EQ(responseHead(f, {.status = 200,
+                             .reason = "Fine",
+                             .framing = BodyFraming::kContentLength,
+                             .content_length = 100,
+                             .request_id = "rid"}),
+            "HTTP/1.1 200 Fine\r\n"
+            "Content-Type: text/plain\r\n"
+            "X-Request-Id: rid\r\n"
+            "Content-Length: 100\r\n"
+            "\r\n");
+
+  // A chunked relay to a client that closes after it, and the standard phrase when the
+  // upstream sent none.
+  EXPECT_EQ(responseHead(f, {.status = 404,
+                             .framing = BodyFraming::kChunked,
+                             .keep_alive = false,
+                             .request_id = "rid"}),
+            "HTTP/1.1 404 Not Found\r\n"
+            "Content-Type: text/plain\r\n"
+            "X-Request-Id: rid\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "Connection: close\r\n"
+            "\r\n");
+
+  // HEAD/304: the length the GET would have had; an HTTP/1.0 client is told keep-alive.
+  EXPECT_EQ(responseHead(f, {.status = 304,
+                             .framing = BodyFraming::kAsReceived,
+                             .http10_client = true,
+                             .request_id = "rid"}),
+            "HTTP/1.1 304 Not Modified\r\n"
+            "Content-Type: text/plain\r\n"
+            "Content-Length: 100\r\n"
+            "X-Request-Id: rid\r\n"
+            "Connection: keep-alive\r\n"
+            "\r\n");
+}
+
+TEST(HeaderRewriteTest, ResponseHeadKeepsTheUpstreamsRequestIdAndAddsExtraFields) {
+  http::fields f;
+  f.set("x-request-id", "upstream-id");
+  const std::array<std::pair<std::string_view, std::string_view>, 2> extra{
+      {{"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "9"}}};
+  EXPECT_EQ(responseHead(f, {.status = 204, .request_id = "ours", .extra = extra}),
+            "HTTP/1.1 204 No Content\r\n"
+            "x-request-id: upstream-id\r\n"
+            "RateLimit-Limit: 10\r\n"
+            "RateLimit-Remaining: 9\r\n"
+            "\r\n");
 }
 
 TEST(HeaderRewriteTest, RequestIdsFromClientsAreChecked) {

@@ -1,0 +1,145 @@
+// readHttp: feeds a Beast parser from a socket and the bytes already buffered for it, and
+// returns as soon as the caller has something to act on.
+//
+//   auto ec = co_await readHttp(socket, buffer, parser, ReadGoal::kHeader);
+//   ...
+//   parser.get().body() = {.data = piece, .size = sizeof piece, .more = true};
+//   ec = co_await readHttp(socket, buffer, parser, ReadGoal::kBodyPiece);
+//   // piece holds sizeof piece - parser.get().body().size bytes; parser.is_done() at the end
+//
+// Why not http::async_read/async_read_header: when the bytes are already buffered (the usual
+// case for a small message), Beast's composed operations still post their completion through
+// the scheduler, and async_read with a buffer_body waits until the whole piece buffer is full,
+// holding back a streamed body (server-sent events, long polls) until 64 KiB have arrived.
+// Here parsing buffered bytes costs no scheduler round trip, and a body piece is handed on
+// as soon as one read delivered bytes.
+//
+// Errors are Beast's: http::error::* from the parser (header_limit, body_limit, bad_* ...),
+// end_of_stream when the peer closed before the message started, partial_message when it
+// closed in the middle, socket errors as they are.
+//
+// THREAD: the socket's.
+#pragma once
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+namespace turnpike::proxy {
+
+enum class ReadGoal : uint8_t {
+  kHeader,     // until the header is complete (the body stays buffered)
+  kBodyPiece,  // until some body bytes are in the body buffer, it is full, or the message ended
+};
+
+template <bool isRequest>
+boost::asio::awaitable<boost::system::error_code> readHttp(
+    boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer,
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser, ReadGoal goal) {
+  namespace http = boost::beast::http;
+  constexpr std::size_t kReadSize = 64 * 1024;
+  boost::system::error_code ec;
+  parser.eager(goal == ReadGoal::kBodyPiece);
+  auto& body = parser.get().body();
+  const std::size_t room = goal == ReadGoal::kBodyPiece ? body.size : 0;
+  auto reached = [&] {
+    if (goal == ReadGoal::kHeader) return parser.is_header_done();
+    return parser.is_done() || body.size < room;
+  };
+  for (;;) {
+    if (goal == ReadGoal::kHeader ? parser.is_header_done() : parser.is_done()) {
+      co_return boost::system::error_code{};
+    }
+    if (buffer.size() > 0) {
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_buffer) co_return boost::system::error_code{};  // piece full
+      if (ec && ec != http::error::need_more) co_return ec;
+      if (reached()) co_return boost::system::error_code{};
+      if (!ec && used > 0) continue;  // progress (a header, a chunk boundary): parse again
+    }
+    // Beast's read size: what the buffer has room for, at least 512 bytes, at most 64 KiB.
+    const std::size_t size =
+        std::min(std::max<std::size_t>(512, buffer.capacity() - buffer.size()), kReadSize);
+    auto [read_ec, n] = co_await socket.async_read_some(
+        buffer.prepare(size), boost::asio::as_tuple(boost::asio::use_awaitable));
+    buffer.commit(n);
+    if (read_ec == boost::asio::error::eof) {
+      if (!parser.got_some()) co_return http::error::end_of_stream;
+      ec = {};
+      parser.put_eof(ec);  // ends a body that runs until close; else partial_message
+      co_return ec;
+    }
+    if (read_ec) co_return read_ec;
+  }
+}
+
+// BodySource: the body of a message whose header `parser` has read, one piece at a time.
+//
+//   BodySource body(parser);
+//   while (!body.done()) {
+//     auto [ec, n] = co_await body.next(socket, buffer, piece, sizeof piece);
+//     ...
+//   }
+//
+// A body of known length (Content-Length, not chunked) is read straight into the piece, without
+// the parser: one copy fewer for every relayed byte, which is what large bodies cost. Chunked
+// bodies and bodies that end with the connection go through readHttp().
+template <bool isRequest>
+class BodySource {
+ public:
+  using Parser = boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>;
+
+  explicit BodySource(Parser& parser) : parser_(parser) {
+    const auto length = parser.content_length();
+    by_length_ = length.has_value() && !parser.chunked() && !parser.is_done();
+    if (by_length_) left_ = *length;
+  }
+
+  bool done() const { return by_length_ ? left_ == 0 : parser_.is_done(); }
+
+  // Reads at least one byte of the body into [piece, piece + size), unless the body ended.
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> next(
+      boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, char* piece,
+      std::size_t size) {
+    if (!by_length_) {
+      auto& body = parser_.get().body();
+      body.data = piece;
+      body.size = size;
+      const boost::system::error_code ec =
+          co_await readHttp(socket, buffer, parser_, ReadGoal::kBodyPiece);
+      co_return std::pair{ec, size - body.size};
+    }
+    const std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(size, left_));
+    if (buffer.size() > 0) {  // read with the header
+      const std::size_t n =
+          boost::asio::buffer_copy(boost::asio::buffer(piece, want), buffer.data());
+      buffer.consume(n);
+      left_ -= n;
+      co_return std::pair{boost::system::error_code{}, n};
+    }
+    auto [ec, n] = co_await socket.async_read_some(
+        boost::asio::buffer(piece, want), boost::asio::as_tuple(boost::asio::use_awaitable));
+    left_ -= n;
+    if (ec == boost::asio::error::eof) ec = boost::beast::http::error::partial_message;
+    co_return std::pair{ec, n};
+  }
+
+ private:
+  Parser& parser_;
+  bool by_length_ = false;
+  uint64_t left_ = 0;
+};
+
+}  // namespace turnpike::proxy
