@@ -13,7 +13,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -340,6 +342,48 @@ TEST_F(ProxyStreamingTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_LT(first, second) << "the slow first answer still comes first";
   EXPECT_LT(second, third);
   EXPECT_EQ(upstream_.requestsServed(), 3U);
+}
+
+// The data of a chunked body ("1\r\na\r\n...0\r\n\r\n"); what follows a malformed size is
+// dropped, which the caller's comparison then shows.
+std::string decodeChunked(std::string_view wire) {
+  std::string data;
+  for (;;) {
+    const size_t line_end = wire.find("\r\n");
+    if (line_end == std::string_view::npos) return data;
+    size_t size = 0;
+    auto [end, ec] = std::from_chars(wire.data(), wire.data() + line_end, size, 16);
+    if (ec != std::errc() || size == 0 || wire.size() < line_end + 2 + size) return data;
+    data.append(wire.substr(line_end + 2, size));
+    wire.remove_prefix(std::min(wire.size(), line_end + 2 + size + 2));
+  }
+}
+
+TEST_F(ProxyStreamingTest, ABodyTrickleReachesTheClientAsItArrives) {
+  // Server-sent events and long polls: what the upstream sent is passed on at once, not held
+  // until a relay buffer fills or the body ends. The upstream sends 8 bytes, one every 300 ms.
+  serveUpstream(process());
+  for (const char* framing : {"", "&chunked=1"}) {
+    SCOPED_TRACE(framing);
+    RawConnection conn(proxyPort());
+    const auto sent = Clock::now();
+    ASSERT_TRUE(conn.send(std::string("GET /events?size=8&trickle_ms=300") + framing +
+                          " HTTP/1.1\r\nHost: " + host_ + "\r\nConnection: close\r\n\r\n"));
+    std::string out = conn.readUntil("\r\n\r\n", std::chrono::seconds(3));
+    const size_t head_end = out.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << out;
+    // The first body byte ("0", in a chunk of its own when chunked) long before the last one
+    // is sent.
+    conn.readInto(
+        out, [&](const std::string& text) { return text.find('0', head_end + 4) != text.npos; },
+        std::chrono::seconds(3));
+    EXPECT_LT(Clock::now() - sent, milliseconds(1500)) << out;
+    out += conn.readAll();
+    std::string body = out.substr(head_end + 4);
+    if (*framing != '\0') body = decodeChunked(body);
+    EXPECT_EQ(body, "01234567") << out;  // ... and the rest, in order
+    EXPECT_GE(Clock::now() - sent, milliseconds(2000)) << "the upstream really trickled";
+  }
 }
 
 TEST_F(ProxyStreamingTest, ExpectContinueGetsAHundredContinueBeforeTheBody) {
