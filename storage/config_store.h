@@ -15,6 +15,11 @@
 // "rate_limit_policies[1]").
 //
 // Thread-safe: one connection guarded by a mutex (admin writes are rare and short).
+//
+// Loads keep each entity decoded from its stored JSON together with that exact text, and reuse
+// the decoded entity only while the stored text is byte-for-byte the same: a row changed by any
+// writer (this store, another process, a hand edit) is decoded and validated afresh on the next
+// load. This costs about one more copy of the configuration in memory.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +42,7 @@ class Database;
 namespace turnpike::storage {
 
 class ChangeFeed;
+struct DecodedDocs;  // private to config_store.cc
 
 struct ListQuery {
   size_t size = 100;              // 1..1000
@@ -163,8 +169,9 @@ class ConfigStore {
               std::shared_ptr<ChangeFeed> feed);
 
   std::string path_;
-  std::mutex mu_;  // guards db_
+  std::mutex mu_;  // guards db_ and decoded_
   std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<DecodedDocs> decoded_;  // never null
   std::shared_ptr<ChangeFeed> feed_;
 };
 

@@ -533,6 +533,61 @@ TEST_F(ConfigStoreTest, LoadConfigReturnsEverythingAtOneVersion) {
   EXPECT_THAT(config.api_keys, ElementsAre(k->entity));
 }
 
+// Loads reuse what earlier loads decoded; every kind of write in between must still show, and
+// the result must be what a store decoding everything afresh reads.
+TEST_F(ConfigStoreTest, EachLoadSeesTheWritesBeforeIt) {
+  mustCreate(makeService("orders"));
+  mustCreate(makePolicy("gold"));
+  Route kept = mustCreate(makeRoute("kept", "orders"));
+  Route changed = mustCreate(makeRoute("changed", "orders"));
+  Route last = mustCreate(makeRoute("last", "orders"));
+  EXPECT_THAT(load().routes, ElementsAre(kept, changed, last));
+
+  Route update = makeRoute("changed", "orders", {"gold"});
+  auto put = store_->put<Route>("changed", update, {});
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  // Deleting the newest row lets SQLite give its seq to the next insert: same seq, other entity.
+  ASSERT_TRUE(store_->remove<Route>("last", {}).ok());
+  Route added = mustCreate(makeRoute("added", "orders"));
+  model::Config config = load();
+  EXPECT_THAT(config.routes, ElementsAre(kept, put->entity, added));
+
+  auto fresh = ConfigStore::open(dir_.file("turnpike.db"), nullptr);
+  ASSERT_TRUE(fresh.ok());
+  auto afresh = (*fresh)->loadConfig();
+  ASSERT_TRUE(afresh.ok());
+  EXPECT_EQ(config, *afresh);
+  EXPECT_EQ(load(), *afresh);  // and again, now that nothing changed
+}
+
+// A row changed behind the store's back (another process, a hand edit) is decoded and
+// validated again: a stored entity that no longer parses is still an error.
+TEST_F(ConfigStoreTest, LoadSeesRowsChangedByAnotherConnection) {
+  mustCreate(makeService("orders"));
+  Route r = mustCreate(makeRoute("r", "orders"));
+  EXPECT_THAT(load().routes, ElementsAre(r));
+  auto setDoc = [&](const std::string& sql) {
+    SQLite::Database db(dir_.file("turnpike.db"), SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE routes SET doc = " + sql + " WHERE id = ?");
+    q.bind(1, r.id);
+    EXPECT_EQ(q.exec(), 1);
+  };
+
+  setDoc("json_set(doc, '$.priority', 7)");
+  model::Config config = load();
+  ASSERT_EQ(config.routes.size(), 1u);
+  EXPECT_EQ(config.routes[0].priority, 7);
+
+  setDoc("json_set(doc, '$.paths', json('[]'))");  // no hosts, paths or methods left
+  auto broken = store_->loadConfig();
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.error().code, ErrorCode::kInternal);
+  EXPECT_THAT(broken.error().message, HasSubstr("stored route is unreadable"));
+
+  setDoc("json_set(doc, '$.paths', json('[\"/r\"]'), '$.priority', 0)");
+  EXPECT_THAT(load().routes, ElementsAre(r));
+}
+
 TEST_F(ConfigStoreTest, AdminTokenHashIsStoredWithoutAVersion) {
   auto none = store_->adminTokenHash();
   ASSERT_TRUE(none.ok());
