@@ -25,6 +25,7 @@
 #include "proxy/proxy_answer.h"
 #include "proxy/request_target.h"
 #include "proxy/router.h"
+#include "proxy/splice_relay.h"
 #include "proxy/worker.h"
 
 namespace turnpike::proxy {
@@ -43,6 +44,8 @@ using std::chrono::milliseconds;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kInitialBuffer = 16 * 1024;
 constexpr std::size_t kChunkSize = 64 * 1024;  // DESIGN.md: smaller chunks made 1 MB relays slow
+// Bodies with more than this left once the head is out are spliced (splice_relay.h).
+constexpr uint64_t kSpliceAbove = kChunkSize;
 constexpr std::size_t kMaxUpstreamHeaderBytes = 64 * 1024;
 constexpr std::size_t kLingerBytes = 256 * 1024;
 constexpr milliseconds kLingerTime{2000};
@@ -167,6 +170,7 @@ class Session final : public Deadline {
   std::unique_ptr<upstream::UpstreamConnection> upstream_;
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<char[]> chunk_;  // 64 KiB body relay buffer, made on first use
+  SplicePipe pipe_;                // for large bodies, opened on first use
   std::string wire_;               // the proxy's own answers
   std::string upstream_head_;      // the request head sent upstream
   std::string client_head_;        // the response head sent to the client
@@ -557,6 +561,31 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
   bool continue_sent = false;
   bool head_sent = false;
   for (;;) {
+    if (const uint64_t rest = body.unbuffered(in_);
+        head_sent && rest > kSpliceAbove && pipe_.open()) {
+      const SpliceResult spliced =
+          co_await spliceBody(client_, upstream_->socket, pipe_, rest, [&](SpliceWait wait) {
+            if (wait == SpliceWait::kSource) {
+              arm(Phase::kClientIo, options_.client_io_timeout);
+            } else {
+              arm(Phase::kUpstream, upstream_timeout);
+            }
+          });
+      if (!spliced.ec) {
+        body.moved(rest);
+        request_read_ = true;
+        co_return Sent::kOk;
+      }
+      if (!spliced.source_failed) co_return Sent::kUpstreamFailed;
+      close_after_ = true;
+      if (expired_) {
+        co_await answer({.status = 408, .detail = "the request body did not arrive in time"},
+                        false);
+      } else {
+        status_ = 499;  // the client closed the connection (nginx's convention)
+      }
+      co_return Sent::kClientFailed;
+    }
     std::size_t piece = 0;
     if (!body.done()) {
       if (expect_continue && !continue_sent && in_.size() == 0) {
@@ -645,6 +674,28 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   BodySource<false> body(parser);
   bool head_sent = false;
   for (;;) {
+    if (const uint64_t rest = body.unbuffered(upstream_->buffer);
+        head_sent && !no_body && rest > kSpliceAbove && pipe_.open()) {
+      const SpliceResult spliced =
+          co_await spliceBody(upstream_->socket, client_, pipe_, rest, [&](SpliceWait wait) {
+            if (wait == SpliceWait::kSource) {
+              arm(Phase::kUpstream, upstream_timeout);
+            } else {
+              arm(Phase::kClientIo, options_.client_io_timeout);
+            }
+          });
+      bytes_sent_ += spliced.moved;
+      if (spliced.ec) {
+        if (spliced.source_failed) {
+          spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(),
+                       target_url_, spliced.ec.message());
+        }
+        upstream_.reset();
+        co_return false;
+      }
+      body.moved(rest);
+      break;
+    }
     std::size_t piece = 0;
     if (!no_body && !body.done()) {
       arm(Phase::kUpstream, upstream_timeout);

@@ -13,7 +13,9 @@
 // (header_rewrite.h): the parsed message is never edited. Bodies stream through a fixed 64 KiB
 // piece in both directions, so memory per connection is bounded whatever the body size: a body
 // of known length is read straight into the piece, a chunked one through the parser
-// (http_read.h), and each piece goes out as soon as it arrived.
+// (http_read.h), and each piece goes out as soon as it arrived. What is left of a body of known
+// length past its first piece (more than 64 KiB) is spliced from socket to socket through a
+// per-connection pipe (splice_relay.h) and never enters user space.
 //
 // Retries: a connect failure moves to another target (up to the service's `retries`; nothing was
 // sent, so any method may retry). A pooled connection that fails before any response byte is

@@ -109,6 +109,13 @@ class BodySource {
 
   bool done() const { return by_length_ ? left_ == 0 : parser_.is_done(); }
 
+  // The rest of a body of known length when none of it is buffered (it is all still in the
+  // socket, for spliceBody()); else 0. moved() accounts for bytes taken past this class.
+  uint64_t unbuffered(const boost::beast::flat_buffer& buffer) const {
+    return by_length_ && buffer.size() == 0 ? left_ : 0;
+  }
+  void moved(uint64_t n) { left_ -= std::min(n, left_); }
+
   // Reads at least one byte of the body into [piece, piece + size), unless the body ended.
   boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> next(
       boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, char* piece,

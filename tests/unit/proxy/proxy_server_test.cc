@@ -451,6 +451,41 @@ TEST_F(ProxyServerTest, SlowHeadersGet408AndIdleConnectionsClose) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
 }
 
+TEST_F(ProxyServerTest, AnUpstreamResetInALargeBodyCutsOnlyThatResponse) {
+  // 1 MiB with Content-Length: past its first piece the body is spliced, socket to socket.
+  TestUpstream up;
+  up.start();
+  serveOne(up);
+  const std::string out = raw("GET /?size=1048576&reset=body HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(out.rfind("HTTP/1.1 200 ", 0), 0U) << out.substr(0, 200);
+  EXPECT_NE(out.find("Content-Length: 1048576\r\n"), std::string::npos);
+  const std::size_t body = out.size() - (out.find("\r\n\r\n") + 4);
+  EXPECT_GE(body, 512U * 1024) << "the half the upstream sent was passed on";
+  EXPECT_LT(body, 1048576U) << "and the client sees a short body, then the close";
+  test_support::Response whole = client().get("/?size=1048576");
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.body.size(), 1048576U);
+}
+
+TEST_F(ProxyServerTest, ALargeRequestBodyThatStopsGets408) {
+  TestUpstream up;
+  up.start();
+  ProxyOptions options;
+  options.client_io_timeout = std::chrono::milliseconds(300);
+  startProxy(1, options);
+  publish(json::array({service("s", {{up.url(), 100}})}),
+          json::array({{{"service", "s"}, {"paths", {"/"}}}}));
+  const auto started = std::chrono::steady_clock::now();
+  // 200 KiB of a promised 1 MiB: the first piece goes upstream with the head, the rest is being
+  // spliced when the client stops.
+  const std::string out =
+      raw("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n" +
+          std::string(200 * 1024, 'x'));
+  EXPECT_EQ(out.rfind("HTTP/1.1 408 ", 0), 0U) << out.substr(0, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  EXPECT_EQ(client().get("/").status, 200) << "the worker serves on";
+}
+
 TEST_F(ProxyServerTest, Http10ClientsGetBodiesTheyCanRead) {
   TestUpstream up;
   up.start();
