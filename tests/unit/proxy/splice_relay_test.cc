@@ -1,0 +1,122 @@
+// spliceBody() between real loopback sockets: exactly `length` bytes move, intact, and each way
+// of failing is reported against the right side.
+#include "proxy/splice_relay.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <string>
+#include <thread>
+
+namespace turnpike::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct Pair {
+  tcp::socket near;  // the relay's end
+  tcp::socket far;   // the test's end
+};
+
+Pair connectedPair(asio::io_context& io) {
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  Pair pair{tcp::socket(io), tcp::socket(io)};
+  pair.far.connect(acceptor.local_endpoint());
+  acceptor.accept(pair.near);
+  return pair;
+}
+
+// Some bytes that show reordering or loss: position i holds (i * 7) % 251.
+std::string pattern(std::size_t size) {
+  std::string out(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 7) % 251);
+  return out;
+}
+
+SpliceResult relay(asio::io_context& io, Pair& source, Pair& sink, SplicePipe& pipe,
+                   uint64_t length, int* waits = nullptr) {
+  SpliceResult result;
+  bool finished = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        result = co_await spliceBody(source.near, sink.near, pipe, length, [&](SpliceWait) {
+          if (waits) ++*waits;
+        });
+        finished = true;
+      },
+      asio::detached);
+  io.run_for(std::chrono::seconds(10));
+  io.restart();
+  EXPECT_TRUE(finished) << "spliceBody did not finish";
+  return result;
+}
+
+TEST(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
+  asio::io_context io;
+  Pair source = connectedPair(io);
+  Pair sink = connectedPair(io);
+  SplicePipe pipe;
+  ASSERT_TRUE(pipe.open());
+  EXPECT_GE(pipe.capacity(), 64U * 1024);
+  const std::string body = pattern(3 * 1024 * 1024 + 17);  // many times the pipe
+  // A writer and a reader on their own threads, so that both sides fill up and wait.
+  std::thread writer([&] { asio::write(source.far, asio::buffer(body + "NEXT")); });
+  std::string received(body.size(), '\0');
+  std::thread reader([&] { asio::read(sink.far, asio::buffer(received)); });
+  int waits = 0;
+  const SpliceResult result = relay(io, source, sink, pipe, body.size(), &waits);
+  writer.join();
+  reader.join();
+  EXPECT_FALSE(result.ec) << result.ec.message();
+  EXPECT_EQ(result.moved, body.size());
+  EXPECT_TRUE(received == body) << "the bytes arrived changed or out of order";
+  EXPECT_GT(waits, 0) << "3 MiB through loopback buffers needs waiting for one side";
+  std::string next(4, '\0');
+  asio::read(source.near, asio::buffer(next));
+  EXPECT_EQ(next, "NEXT") << "the bytes after the body stay in the source";
+  EXPECT_GE(pipe.readEnd(), 0) << "the pipe stays open for the next body";
+}
+
+TEST(SpliceRelayTest, ASourceThatClosesEarlyIsAPartialMessage) {
+  asio::io_context io;
+  Pair source = connectedPair(io);
+  Pair sink = connectedPair(io);
+  SplicePipe pipe;
+  ASSERT_TRUE(pipe.open());
+  asio::write(source.far, asio::buffer(pattern(1000)));
+  source.far.shutdown(tcp::socket::shutdown_send);
+  const SpliceResult result = relay(io, source, sink, pipe, 5000);
+  EXPECT_EQ(result.ec, boost::beast::http::error::partial_message) << result.ec.message();
+  EXPECT_TRUE(result.source_failed);
+  EXPECT_EQ(result.moved, 1000U) << "what arrived was passed on";
+  EXPECT_EQ(pipe.readEnd(), -1) << "a pipe that may hold bytes is not reused";
+  EXPECT_TRUE(pipe.open());
+}
+
+TEST(SpliceRelayTest, ASinkThatIsGoneFailsOnTheSinkSide) {
+  asio::io_context io;
+  Pair source = connectedPair(io);
+  Pair sink = connectedPair(io);
+  SplicePipe pipe;
+  ASSERT_TRUE(pipe.open());
+  sink.far.set_option(asio::socket_base::linger(true, 0));
+  sink.far.close();  // RST
+  // As much as the source's buffers take without a reader.
+  source.far.non_blocking(true);
+  const std::string bytes = pattern(64 * 1024);
+  boost::system::error_code full;
+  while (!full) source.far.write_some(asio::buffer(bytes), full);
+  const SpliceResult result = relay(io, source, sink, pipe, 4 * 1024 * 1024);
+  EXPECT_TRUE(result.ec);
+  EXPECT_FALSE(result.source_failed) << result.ec.message();
+}
+
+}  // namespace
+}  // namespace turnpike::proxy
