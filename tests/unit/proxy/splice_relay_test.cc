@@ -39,39 +39,45 @@ std::string pattern(std::size_t size) {
   return out;
 }
 
-SpliceResult relay(asio::io_context& io, Pair& source, Pair& sink, SplicePipe& pipe,
-                   uint64_t length, int* waits = nullptr) {
-  SpliceResult result;
-  bool finished = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        result = co_await spliceBody(source.near, sink.near, pipe, length, [&](SpliceWait) {
-          if (waits) ++*waits;
-        });
-        finished = true;
-      },
-      asio::detached);
-  io.run_for(std::chrono::seconds(10));
-  io.restart();
-  EXPECT_TRUE(finished) << "spliceBody did not finish";
-  return result;
-}
+// A source and a sink connection, each with the relay's end and the test's end, and a pipe.
+class SpliceRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(pipe_.open()); }
 
-TEST(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
-  asio::io_context io;
-  Pair source = connectedPair(io);
-  Pair sink = connectedPair(io);
-  SplicePipe pipe;
-  ASSERT_TRUE(pipe.open());
-  EXPECT_GE(pipe.capacity(), 64U * 1024);
+  // Runs spliceBody(source_.near -> sink_.near, length) to its end (or 10 s: a hang fails).
+  SpliceResult relay(uint64_t length, int* waits = nullptr) {
+    SpliceResult result;
+    bool finished = false;
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          result = co_await spliceBody(source_.near, sink_.near, pipe_, length, [&](SpliceWait) {
+            if (waits) ++*waits;
+          });
+          finished = true;
+        },
+        asio::detached);
+    io_.run_for(std::chrono::seconds(10));
+    io_.restart();
+    EXPECT_TRUE(finished) << "spliceBody did not finish";
+    return result;
+  }
+
+  asio::io_context io_;
+  Pair source_ = connectedPair(io_);
+  Pair sink_ = connectedPair(io_);
+  SplicePipe pipe_;
+};
+
+TEST_F(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
+  EXPECT_GE(pipe_.capacity(), 64U * 1024);
   const std::string body = pattern(3 * 1024 * 1024 + 17);  // many times the pipe
   // A writer and a reader on their own threads, so that both sides fill up and wait.
-  std::thread writer([&] { asio::write(source.far, asio::buffer(body + "NEXT")); });
+  std::thread writer([&] { asio::write(source_.far, asio::buffer(body + "NEXT")); });
   std::string received(body.size(), '\0');
-  std::thread reader([&] { asio::read(sink.far, asio::buffer(received)); });
+  std::thread reader([&] { asio::read(sink_.far, asio::buffer(received)); });
   int waits = 0;
-  const SpliceResult result = relay(io, source, sink, pipe, body.size(), &waits);
+  const SpliceResult result = relay(body.size(), &waits);
   writer.join();
   reader.join();
   EXPECT_FALSE(result.ec) << result.ec.message();
@@ -79,41 +85,31 @@ TEST(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
   EXPECT_TRUE(received == body) << "the bytes arrived changed or out of order";
   EXPECT_GT(waits, 0) << "3 MiB through loopback buffers needs waiting for one side";
   std::string next(4, '\0');
-  asio::read(source.near, asio::buffer(next));
+  asio::read(source_.near, asio::buffer(next));
   EXPECT_EQ(next, "NEXT") << "the bytes after the body stay in the source";
-  EXPECT_GE(pipe.readEnd(), 0) << "the pipe stays open for the next body";
+  EXPECT_GE(pipe_.readEnd(), 0) << "the pipe stays open for the next body";
 }
 
-TEST(SpliceRelayTest, ASourceThatClosesEarlyIsAPartialMessage) {
-  asio::io_context io;
-  Pair source = connectedPair(io);
-  Pair sink = connectedPair(io);
-  SplicePipe pipe;
-  ASSERT_TRUE(pipe.open());
-  asio::write(source.far, asio::buffer(pattern(1000)));
-  source.far.shutdown(tcp::socket::shutdown_send);
-  const SpliceResult result = relay(io, source, sink, pipe, 5000);
+TEST_F(SpliceRelayTest, ASourceThatClosesEarlyIsAPartialMessage) {
+  asio::write(source_.far, asio::buffer(pattern(1000)));
+  source_.far.shutdown(tcp::socket::shutdown_send);
+  const SpliceResult result = relay(5000);
   EXPECT_EQ(result.ec, boost::beast::http::error::partial_message) << result.ec.message();
   EXPECT_TRUE(result.source_failed);
   EXPECT_EQ(result.moved, 1000U) << "what arrived was passed on";
-  EXPECT_EQ(pipe.readEnd(), -1) << "a pipe that may hold bytes is not reused";
-  EXPECT_TRUE(pipe.open());
+  EXPECT_EQ(pipe_.readEnd(), -1) << "a pipe that may hold bytes is not reused";
+  EXPECT_TRUE(pipe_.open());
 }
 
-TEST(SpliceRelayTest, ASinkThatIsGoneFailsOnTheSinkSide) {
-  asio::io_context io;
-  Pair source = connectedPair(io);
-  Pair sink = connectedPair(io);
-  SplicePipe pipe;
-  ASSERT_TRUE(pipe.open());
-  sink.far.set_option(asio::socket_base::linger(true, 0));
-  sink.far.close();  // RST
+TEST_F(SpliceRelayTest, ASinkThatIsGoneFailsOnTheSinkSide) {
+  sink_.far.set_option(asio::socket_base::linger(true, 0));
+  sink_.far.close();  // RST
   // As much as the source's buffers take without a reader.
-  source.far.non_blocking(true);
+  source_.far.non_blocking(true);
   const std::string bytes = pattern(64 * 1024);
   boost::system::error_code full;
-  while (!full) source.far.write_some(asio::buffer(bytes), full);
-  const SpliceResult result = relay(io, source, sink, pipe, 4 * 1024 * 1024);
+  while (!full) source_.far.write_some(asio::buffer(bytes), full);
+  const SpliceResult result = relay(4 * 1024 * 1024);
   EXPECT_TRUE(result.ec);
   EXPECT_FALSE(result.source_failed) << result.ec.message();
 }
