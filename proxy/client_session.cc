@@ -331,6 +331,13 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await answer({.status = 400, .detail = "HTTP/1.1 requests need a Host header"},
                               false);
   }
+  // RFC 9112 §6.3: a request whose transfer codings do not end in chunked has no length
+  // anyone can agree on (Beast would read it as bodiless and the body as the next request).
+  if (!request.chunked() && request.find(http::field::transfer_encoding) != request.end()) {
+    co_return co_await answer(
+        {.status = 400, .detail = "the request's Transfer-Encoding does not end in chunked"},
+        false);
+  }
   RequestTarget target;
   RequestTargetError target_error;
   if (!parseRequestTarget(request.target(), target, target_error)) {

@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/support/http_client.h"
 #include "tests/support/proxy_fixture.h"
@@ -444,6 +446,44 @@ TEST_F(ProxyStreamingTest, BodiesOverMaxBodyBytesGet413) {
                              {{"Content-Type", "application/octet-stream"}});
   EXPECT_EQ(ok.status, 200) << ok;
   EXPECT_EQ(ok.json().value("body_bytes", 0), 1000);
+}
+
+TEST_F(ProxyStreamingTest, MalformedRequestsAre400AndNothingReachesTheUpstream) {
+  // RFC 9112 and 9110: what a proxy must refuse rather than guess at. Each on its own connection,
+  // each followed by a request that must not be smuggled through.
+  serveUpstream(process());
+  const std::string host = "Host: " + host_ + "\r\n";
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\n" + host + "\r\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"request line with a fourth part", "GET /x HTTP/1.1 extra\r\n" + host + "\r\n"},
+      {"unknown protocol", "GET /x HTTX/1.1\r\n" + host + "\r\n"},
+      {"space in a field name", "GET /x HTTP/1.1\r\n" + host + "Bad Name: v\r\n\r\n"},
+      {"space before the colon", "GET /x HTTP/1.1\r\n" + host + "X-A : v\r\n\r\n"},
+      {"non-token byte in a field name", "GET /x HTTP/1.1\r\n" + host + "X@Y: v\r\n\r\n"},
+      {"control byte in a value", "GET /x HTTP/1.1\r\n" + host + "X-A: a\x01b\r\n\r\n"},
+      {"NUL in a value", "GET /x HTTP/1.1\r\n" + host + std::string("X-A: a\0b\r\n\r\n", 13)},
+      {"bare LF line ending in the middle",
+       "GET /x HTTP/1.1\r\n" + host + "X-A: a\nX-B: b\r\n\r\n"},
+      {"two different Content-Lengths",
+       "POST /x HTTP/1.1\r\n" + host + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab"},
+      {"Content-Length not a number",
+       "POST /x HTTP/1.1\r\n" + host + "Content-Length: 1x\r\n\r\na"},
+      {"negative Content-Length", "POST /x HTTP/1.1\r\n" + host + "Content-Length: -1\r\n\r\n"},
+      {"bad chunk size",
+       "POST /x HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"},
+      {"chunked not the final encoding",
+       "POST /x HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"},
+  };
+  for (const auto& [what, request] : cases) {
+    RawConnection conn(proxyPort());
+    conn.send(request + smuggled);
+    std::string out = conn.readAll();
+    EXPECT_EQ(out.rfind("HTTP/1.1 400 ", 0), 0U) << what << ":\n" << out;
+    EXPECT_EQ(out.find("/smuggled"), std::string::npos) << what << ":\n" << out;
+  }
+  EXPECT_EQ(upstream_.requestsServed(), 0U) << "no malformed request reached the upstream";
+  HttpClient c("127.0.0.1", proxyPort());
+  EXPECT_EQ(c.get("/", {{"Host", host_}}).status, 200) << "and the proxy serves on";
 }
 
 TEST_F(ProxyStreamingTest, SmugglingAttemptIs400AndNothingReachesTheUpstream) {
