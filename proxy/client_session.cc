@@ -144,6 +144,14 @@ class Session final : public Deadline {
   asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue,
                                     bool chunked);
   asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
+  // spliceBody() from `source` to `sink`, arming the deadline of the side it waits on.
+  asio::awaitable<SpliceResult> splice(tcp::socket& source, Phase source_phase,
+                                       milliseconds source_timeout, tcp::socket& sink,
+                                       Phase sink_phase, milliseconds sink_timeout,
+                                       uint64_t length);
+  // A request body that could not be read: answers 408/413/400 when there is something to
+  // say (else status 499), and the connection is not reused.
+  asio::awaitable<Sent> clientBodyFailed(boost::system::error_code ec);
   asio::awaitable<void> lingeringClose();
   void finish();
   char* chunk();
@@ -571,27 +579,15 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
     if (const uint64_t rest = body.unbuffered(in_);
         head_sent && rest > kSpliceAbove && pipe_.open()) {
       const SpliceResult spliced =
-          co_await spliceBody(client_, upstream_->socket, pipe_, rest, [&](SpliceWait wait) {
-            if (wait == SpliceWait::kSource) {
-              arm(Phase::kClientIo, options_.client_io_timeout);
-            } else {
-              arm(Phase::kUpstream, upstream_timeout);
-            }
-          });
+          co_await splice(client_, Phase::kClientIo, options_.client_io_timeout, upstream_->socket,
+                          Phase::kUpstream, upstream_timeout, rest);
       if (!spliced.ec) {
         body.moved(rest);
         request_read_ = true;
         co_return Sent::kOk;
       }
       if (!spliced.source_failed) co_return Sent::kUpstreamFailed;
-      close_after_ = true;
-      if (expired_) {
-        co_await answer({.status = 408, .detail = "the request body did not arrive in time"},
-                        false);
-      } else {
-        status_ = 499;  // the client closed the connection (nginx's convention)
-      }
-      co_return Sent::kClientFailed;
+      co_return co_await clientBodyFailed(spliced.ec);
     }
     std::size_t piece = 0;
     if (!body.done()) {
@@ -604,36 +600,50 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
       }
       arm(Phase::kClientIo, options_.client_io_timeout);
       auto [ec, n] = co_await body.next(client_, in_, chunk(), kChunkSize);
-      if (ec) {
-        close_after_ = true;
-        if (expired_) {
-          co_await answer({.status = 408, .detail = "the request body did not arrive in time"},
-                          false);
-        } else if (ec == http::error::body_limit) {
-          std::string detail =
-              "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes";
-          co_await answer({.status = 413, .detail = detail}, false);
-        } else if (isHttpParseError(ec) && ec != http::error::partial_message &&
-                   ec != http::error::end_of_stream) {
-          std::string detail = "malformed request body: " + ec.message();
-          co_await answer({.status = 400, .detail = detail}, false);
-        } else {
-          status_ = 499;  // the client closed the connection (nginx's convention)
-        }
-        co_return Sent::kClientFailed;
-      }
+      if (ec) co_return co_await clientBodyFailed(ec);
       piece = n;
     }
     request_read_ = body.done();
     const bool last = request_read_;
-    BodyPiece buffers(head_sent ? std::string_view() : std::string_view(upstream_head_), chunk(),
-                      piece, chunked, last);
+    BodyPiece buffers(head_sent ? std::string_view() : std::string_view(upstream_head_),
+                      chunk_.get(), piece, chunked, last);
     head_sent = true;
     arm(Phase::kUpstream, upstream_timeout);
     auto [ec, n] = co_await asio::async_write(upstream_->socket, buffers.buffers(), kTuple);
     if (ec) co_return Sent::kUpstreamFailed;
     if (last) co_return Sent::kOk;
   }
+}
+
+asio::awaitable<SpliceResult> Session::splice(tcp::socket& source, Phase source_phase,
+                                              milliseconds source_timeout, tcp::socket& sink,
+                                              Phase sink_phase, milliseconds sink_timeout,
+                                              uint64_t length) {
+  co_return co_await spliceBody(source, sink, pipe_, length, [&](SpliceWait wait) {
+    if (wait == SpliceWait::kSource) {
+      arm(source_phase, source_timeout);
+    } else {
+      arm(sink_phase, sink_timeout);
+    }
+  });
+}
+
+asio::awaitable<Session::Sent> Session::clientBodyFailed(boost::system::error_code ec) {
+  close_after_ = true;
+  if (expired_) {
+    co_await answer({.status = 408, .detail = "the request body did not arrive in time"}, false);
+  } else if (ec == http::error::body_limit) {
+    std::string detail =
+        "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes";
+    co_await answer({.status = 413, .detail = detail}, false);
+  } else if (isHttpParseError(ec) && ec != http::error::partial_message &&
+             ec != http::error::end_of_stream) {
+    std::string detail = "malformed request body: " + ec.message();
+    co_await answer({.status = 400, .detail = detail}, false);
+  } else {
+    status_ = 499;  // the client closed the connection (nginx's convention)
+  }
+  co_return Sent::kClientFailed;
 }
 
 asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstream_timeout) {
@@ -684,13 +694,8 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     if (const uint64_t rest = body.unbuffered(upstream_->buffer);
         head_sent && !no_body && rest > kSpliceAbove && pipe_.open()) {
       const SpliceResult spliced =
-          co_await spliceBody(upstream_->socket, client_, pipe_, rest, [&](SpliceWait wait) {
-            if (wait == SpliceWait::kSource) {
-              arm(Phase::kUpstream, upstream_timeout);
-            } else {
-              arm(Phase::kClientIo, options_.client_io_timeout);
-            }
-          });
+          co_await splice(upstream_->socket, Phase::kUpstream, upstream_timeout, client_,
+                          Phase::kClientIo, options_.client_io_timeout, rest);
       bytes_sent_ += spliced.moved;
       if (spliced.ec) {
         if (spliced.source_failed) {
@@ -717,7 +722,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       piece = n;
     }
     const bool last = no_body || body.done();
-    BodyPiece buffers(head_sent ? std::string_view() : std::string_view(client_head_), chunk(),
+    BodyPiece buffers(head_sent ? std::string_view() : std::string_view(client_head_), chunk_.get(),
                       piece, chunk_out, last);
     head_sent = true;
     arm(Phase::kClientIo, options_.client_io_timeout);
