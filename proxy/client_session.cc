@@ -865,7 +865,11 @@ void Session::finish() {
   if (status_ == 0) return;
   const auto total = duration_cast<microseconds>(Clock::now() - started_);
   std::string_view route = route_ ? std::string_view(route_->displayName()) : std::string_view();
-  worker_.metrics().record(route, status_, total, upstream_duration_, called_upstream_);
+  worker_.metrics().record(route_ ? ProxyMetrics::RouteRef{.name = route,
+                                                           .index = route_->index,
+                                                           .snapshot = snapshot_->buildId()}
+                                  : ProxyMetrics::RouteRef{},
+                           status_, total, upstream_duration_, called_upstream_);
   if (options_.access_log) {
     std::string& line = worker_.logLine();
     line.clear();

@@ -24,28 +24,77 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
   sum += other.sum;
 }
 
-void ProxyMetrics::record(std::string_view route, int status, std::chrono::microseconds total,
+void StatusCounts::add(int status, uint64_t count) {
+  for (auto& [code, n] : inline_) {
+    if (code == status) {
+      n += count;
+      return;
+    }
+    if (code == 0) {
+      code = status;
+      n = count;
+      return;
+    }
+  }
+  more_[status] += count;
+}
+
+void StatusCounts::merge(const StatusCounts& other) {
+  for (const auto& [code, n] : other.inline_) {
+    if (code != 0) add(code, n);
+  }
+  for (const auto& [code, n] : other.more_) add(code, n);
+}
+
+std::map<int, uint64_t> StatusCounts::sorted() const {
+  std::map<int, uint64_t> out(more_.begin(), more_.end());
+  for (const auto& [code, n] : inline_) {
+    if (code != 0) out[code] += n;
+  }
+  return out;
+}
+
+uint32_t ProxyMetrics::statsIndex(std::string_view name) {
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) return it->second;
+  const auto index = static_cast<uint32_t>(stats_.size());
+  stats_.push_back(RouteStats{.name = std::string(name)});
+  by_name_.try_emplace(std::string(name), index);
+  return index;
+}
+
+uint32_t ProxyMetrics::statsIndex(const RouteRef& route) {
+  if (route.snapshot == 0 || route.snapshot < slots_snapshot_) return statsIndex(route.name);
+  if (route.snapshot > slots_snapshot_) {
+    slots_.clear();
+    slots_snapshot_ = route.snapshot;
+  }
+  if (route.index >= slots_.size()) slots_.resize(route.index + 1, 0);
+  uint32_t& slot = slots_[route.index];
+  if (slot == 0) slot = statsIndex(route.name) + 1;
+  return slot - 1;
+}
+
+void ProxyMetrics::record(const RouteRef& route, int status, std::chrono::microseconds total,
                           std::chrono::microseconds upstream, bool called_upstream) {
-  auto it = routes_.find(route);
-  if (it == routes_.end()) it = routes_.try_emplace(std::string(route)).first;
-  RouteStats& stats = it->second;
-  ++stats.by_status[status];
+  RouteStats& stats = stats_[statsIndex(route)];
+  stats.by_status.add(status);
   stats.duration.observe(total);
   if (called_upstream) stats.upstream.observe(upstream);
 }
 
 void ProxyMetrics::merge(const ProxyMetrics& other) {
-  for (const auto& [route, stats] : other.routes_) {
-    RouteStats& mine = routes_[route];
-    for (const auto& [status, count] : stats.by_status) mine.by_status[status] += count;
-    mine.duration.merge(stats.duration);
-    mine.upstream.merge(stats.upstream);
+  for (const RouteStats& theirs : other.stats_) {
+    RouteStats& mine = stats_[statsIndex(theirs.name)];
+    mine.by_status.merge(theirs.by_status);
+    mine.duration.merge(theirs.duration);
+    mine.upstream.merge(theirs.upstream);
   }
 }
 
 uint64_t ProxyMetrics::totalRequests() const {
   uint64_t total = 0;
-  for (const auto& [route, stats] : routes_) total += stats.duration.count;
+  for (const RouteStats& stats : stats_) total += stats.duration.count;
   return total;
 }
 
@@ -98,14 +147,13 @@ void renderHistogram(std::string_view name, std::string_view route, const Latenc
 void ProxyMetrics::render(std::string& out) const {
   // Sorted output: stable for people and for tests.
   std::map<std::string_view, const RouteStats*> sorted;
-  for (const auto& [route, stats] : routes_) sorted.emplace(route, &stats);
+  for (const RouteStats& stats : stats_) sorted.emplace(stats.name, &stats);
 
   out +=
       "# HELP turnpike_http_requests_total Requests answered by the proxy, by route and status.\n";
   out += "# TYPE turnpike_http_requests_total counter\n";
   for (const auto& [route, stats] : sorted) {
-    std::map<int, uint64_t> statuses(stats->by_status.begin(), stats->by_status.end());
-    for (const auto& [status, count] : statuses) {
+    for (const auto& [status, count] : stats->by_status.sorted()) {
       out += "turnpike_http_requests_total{route=\"";
       appendLabel(route, out);
       out += "\",status=\"";

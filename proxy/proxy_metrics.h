@@ -4,16 +4,26 @@
 // every worker (on its own thread) for a copy and merges them (ProxyServer::metricsText), so the
 // request path never touches shared memory for metrics.
 //
-//   metrics.record(route_label, status, total, upstream);          // worker thread
+//   metrics.record({.name = label, .index = route.index, .snapshot = snapshot->buildId()},
+//                  status, total, upstream, called_upstream);          // worker thread
 //   ProxyMetrics sum; sum.merge(copy_from_worker_0); ...; sum.render(out);   // scrape
+//
+// COST: a request of a route already seen in the same snapshot finds its counters by the route's
+// index in that snapshot (an array index), without hashing its name: with 10,000 routes the name
+// table is too big to stay in cache. Counters live while the process does, also for routes that
+// were deleted (Prometheus counters only go up); that is a few hundred bytes per route name ever
+// served.
 #pragma once
 
 #include <array>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "proxy/string_map.h"
 
@@ -31,11 +41,37 @@ struct LatencyHistogram {
   void merge(const LatencyHistogram& other);
 };
 
+// Requests by status. The first few statuses a route answers with are kept inline (most routes
+// see one to three), the rest in a map.
+class StatusCounts {
+ public:
+  void add(int status, uint64_t count = 1);
+  void merge(const StatusCounts& other);
+  std::map<int, uint64_t> sorted() const;
+
+ private:
+  std::array<std::pair<int, uint64_t>, 4> inline_{};  // status 0: a free entry
+  boost::unordered_flat_map<int, uint64_t> more_;
+};
+
 class ProxyMetrics {
  public:
-  // `route`: the route's name or id; empty for requests no route served.
-  void record(std::string_view route, int status, std::chrono::microseconds total,
+  // The route a request is counted under.
+  struct RouteRef {
+    std::string_view name;  // the route's name or id (the label); empty: no route served it
+    // The route's position in the snapshot that matched it, and that snapshot's buildId(); 0
+    // means "look up by name".
+    uint32_t index = 0;
+    uint64_t snapshot = 0;
+  };
+
+  void record(const RouteRef& route, int status, std::chrono::microseconds total,
               std::chrono::microseconds upstream, bool called_upstream);
+  // The same, found by name.
+  void record(std::string_view route, int status, std::chrono::microseconds total,
+              std::chrono::microseconds upstream, bool called_upstream) {
+    record(RouteRef{.name = route}, status, total, upstream, called_upstream);
+  }
 
   void merge(const ProxyMetrics& other);
 
@@ -47,11 +83,22 @@ class ProxyMetrics {
 
  private:
   struct RouteStats {
-    boost::unordered_flat_map<int, uint64_t> by_status;
+    std::string name;
+    StatusCounts by_status;
     LatencyHistogram duration;
     LatencyHistogram upstream;
   };
-  StringMap<RouteStats> routes_;
+  // The index in stats_ of the route's counters; made when the name is new.
+  uint32_t statsIndex(std::string_view name);
+  uint32_t statsIndex(const RouteRef& route);
+
+  std::vector<RouteStats> stats_;
+  StringMap<uint32_t> by_name_;  // index in stats_
+  // For the routes of the snapshot with buildId() slots_snapshot_, by route index: index in
+  // stats_ + 1 (0: not looked up yet). Requests of an older snapshot (a session that pinned it
+  // before the swap) are looked up by name instead.
+  std::vector<uint32_t> slots_;
+  uint64_t slots_snapshot_ = 0;
 };
 
 }  // namespace turnpike::proxy

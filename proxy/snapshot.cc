@@ -1,11 +1,18 @@
 #include "proxy/snapshot.h"
 
+#include <atomic>
 #include <functional>
 #include <utility>
 
 namespace turnpike::proxy {
 
-Snapshot::Snapshot(PrivateTag, model::Config config) : config_(std::move(config)) {}
+namespace {
+std::atomic<uint64_t> last_build_id{0};
+}  // namespace
+
+Snapshot::Snapshot(PrivateTag, model::Config config)
+    : config_(std::move(config)),
+      build_id_(last_build_id.fetch_add(1, std::memory_order_relaxed) + 1) {}
 
 Snapshot::~Snapshot() = default;
 

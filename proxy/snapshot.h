@@ -51,6 +51,9 @@ class Snapshot {
 
   // The config_version this snapshot was built from.
   int64_t version() const { return config_.version; }
+  // Unique per Snapshot in this process and increasing with each one made (from 1): tells apart
+  // two snapshots of the same version (a rebuild), and a newer snapshot from an older one.
+  uint64_t buildId() const { return build_id_; }
   const model::Config& config() const { return config_; }
 
   const Router& router() const { return router_; }
@@ -84,6 +87,7 @@ class Snapshot {
   // Declaration order matters: routes_, services_ and consumers_ point into config_, router_ into
   // routes_, key_index_ into config_ and consumers_.
   const model::Config config_;
+  const uint64_t build_id_;
   std::vector<CompiledService> services_;
   std::vector<CompiledConsumer> consumers_;
   std::vector<CompiledRoute> routes_;

@@ -44,6 +44,63 @@ TEST(ProxyMetricsTest, CountsByRouteAndStatusAndMergesWorkers) {
   EXPECT_EQ(text.find("turnpike_upstream_duration_seconds_count{route=\"\"}"), std::string::npos);
 }
 
+uint64_t countOf(const ProxyMetrics& metrics, const std::string& route, int status) {
+  std::string text;
+  metrics.render(text);
+  const std::string prefix = "turnpike_http_requests_total{route=\"" + route + "\",status=\"" +
+                             std::to_string(status) + "\"} ";
+  const auto at = text.find(prefix);
+  if (at == std::string::npos) return 0;
+  return std::stoull(text.substr(at + prefix.size()));
+}
+
+TEST(ProxyMetricsTest, RoutesFoundByIndexStayApartAcrossSnapshots) {
+  ProxyMetrics m;
+  const auto d = microseconds(100);
+  // Snapshot 1: index 0 is "orders", index 1 "users".
+  m.record({.name = "orders", .index = 0, .snapshot = 1}, 200, d, d, true);
+  m.record({.name = "users", .index = 1, .snapshot = 1}, 200, d, d, true);
+  m.record({.name = "orders", .index = 0, .snapshot = 1}, 200, d, d, true);
+  // Snapshot 2 (a rebuild, perhaps of the same version) puts "users" first.
+  m.record({.name = "users", .index = 0, .snapshot = 2}, 201, d, d, true);
+  m.record({.name = "orders", .index = 1, .snapshot = 2}, 201, d, d, true);
+  // A session still holding snapshot 1 finishes after the swap.
+  m.record({.name = "orders", .index = 0, .snapshot = 1}, 202, d, d, true);
+  // By name only, and no route at all.
+  m.record("users", 202, d, d, true);
+  m.record(ProxyMetrics::RouteRef{}, 404, d, d, false);
+
+  EXPECT_EQ(countOf(m, "orders", 200), 2U);
+  EXPECT_EQ(countOf(m, "users", 200), 1U);
+  EXPECT_EQ(countOf(m, "users", 201), 1U);
+  EXPECT_EQ(countOf(m, "orders", 201), 1U);
+  EXPECT_EQ(countOf(m, "orders", 202), 1U);
+  EXPECT_EQ(countOf(m, "users", 202), 1U);
+  EXPECT_EQ(countOf(m, "", 404), 1U);
+  EXPECT_EQ(m.totalRequests(), 8U);
+}
+
+TEST(ProxyMetricsTest, ManyStatusesOfOneRouteAreAllCountedAndMerged) {
+  ProxyMetrics a, b;
+  const auto d = microseconds(100);
+  const int statuses[] = {200, 201, 204, 301, 404, 429, 500, 502, 503, 504};
+  for (int i = 0; i < 10; ++i) {
+    for (int n = 0; n <= i; ++n) a.record("r", statuses[i], d, d, true);
+    b.record({.name = "r", .index = 3, .snapshot = 7}, statuses[9 - i], d, d, true);
+  }
+  ProxyMetrics sum;
+  sum.merge(a);
+  sum.merge(b);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(countOf(sum, "r", statuses[i]), static_cast<uint64_t>(i + 2)) << statuses[i];
+  }
+  // Rendered in status order, whatever the order they first appeared in.
+  std::string text;
+  sum.render(text);
+  EXPECT_LT(text.find("status=\"200\""), text.find("status=\"201\""));
+  EXPECT_LT(text.find("status=\"503\""), text.find("status=\"504\""));
+}
+
 TEST(AccessLogTest, OneJsonObjectPerLine) {
   std::string line;
   appendAccessLogLine(
