@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -41,6 +42,8 @@ using turnpike::model::Result;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
+// How long tearing down may take after a stop signal before the process exits anyway.
+constexpr std::chrono::seconds kTeardownLimit{2};
 
 struct ListenAddress {
   std::string host;
@@ -79,6 +82,20 @@ int fail(const std::string& what) {
   return kExitFailure;
 }
 
+// Each client and upstream connection is a descriptor, and the usual soft limit (1024) is far
+// below what a gateway holds open: raise it to the hard limit, as nginx's worker_rlimit_nofile
+// lets operators do. Returns the limit in effect.
+rlim_t raiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return limit.rlim_cur;
+}
+
 struct ServeOptions {
   std::string db = "turnpike.db";
   std::string proxy_listen = "0.0.0.0:8000";
@@ -97,6 +114,10 @@ int serve(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const rlim_t open_files = raiseOpenFileLimit();
+  if (open_files != 0 && open_files < 4096) {
+    spdlog::warn("open files limited to {} (ulimit -n): each connection needs one", open_files);
+  }
 
   auto admin_address = parseListen(options.admin_listen, "--admin-listen");
   if (!admin_address) return fail(admin_address.error().message);
@@ -183,6 +204,17 @@ int serve(const ServeOptions& options) {
   proxy.stop();  // drains in-flight requests
   sync.stop();
   feed->stopWatcher();
+  if (proxy_options.access_log) proxy_options.access_log->flush();
+
+  // Tearing down is all that is left, and it joins Asio's resolver threads (of the workers and
+  // the health checker). One may be waiting for a DNS server, and getaddrinfo cannot be
+  // cancelled: that can take as long as resolv.conf's timeouts allow. Everything is stopped and
+  // stored by now, so a lookup must not hold up the exit.
+  std::thread([] {
+    std::this_thread::sleep_for(kTeardownLimit);
+    std::fflush(nullptr);
+    std::_Exit(kExitOk);
+  }).detach();
   return kExitOk;
 }
 

@@ -430,7 +430,6 @@ asio::awaitable<bool> Session::exchange() {
   const bool retryable = isIdempotentMethod(method_) && !has_body;
   uint64_t tried = 0;
   int retries_left = service.retries;
-  bool stale_retry_left = true;
   int failure_status = 0;
   std::string failure_detail;
 
@@ -489,16 +488,18 @@ asio::awaitable<bool> Session::exchange() {
     if (sent == Sent::kUpstreamFailed) {
       const bool timed_out = expired_;
       upstream_.reset();
-      if (reused && retryable && stale_retry_left && !timed_out) {
-        stale_retry_left = false;  // a stale pooled connection: once more on a fresh one
+      if (reused && retryable && !timed_out) {
+        // A stale pooled connection: try the next one, or a fresh one once the pool has none
+        // (an upstream that restarted closed them all). Bounded by the pool's size.
         tried &= ~(index < 64 ? uint64_t{1} << index : 0);
         continue;
       }
       reportFailure();
-      co_return co_await answerFromUpstreamError(
-          timed_out ? 504 : 502, timed_out
-                                     ? "sending the request to " + target_url_ + " timed out"
-                                     : "the upstream " + target_url_ + " closed the connection");
+      // Named, not a temporary in the co_await expression: GCC 12 may destroy a temporary of a
+      // conditional operand there twice.
+      std::string detail = timed_out ? "sending the request to " + target_url_ + " timed out"
+                                     : "the upstream " + target_url_ + " closed the connection";
+      co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
     }
 
     // The response headers (1xx interim responses are skipped: Expect was not forwarded).
@@ -518,8 +519,7 @@ asio::awaitable<bool> Session::exchange() {
       const bool timed_out = expired_;
       const bool nothing_received = !response_->got_some() && upstream_->buffer.size() == 0;
       upstream_.reset();
-      if (reused && nothing_received && retryable && stale_retry_left && !timed_out) {
-        stale_retry_left = false;
+      if (reused && nothing_received && retryable && !timed_out) {
         tried &= ~(index < 64 ? uint64_t{1} << index : 0);
         continue;
       }
@@ -713,10 +713,19 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       arm(Phase::kUpstream, upstream_timeout);
       auto [ec, n] = co_await body.next(upstream_->socket, upstream_->buffer, chunk(), kChunkSize);
       if (ec) {
-        // Headers may be out: all we can do is cut the client off so it sees a short body.
         spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_url_,
                      ec.message());
+        const bool timed_out = expired_;
         upstream_.reset();
+        if (!head_sent) {
+          // Nothing reached the client yet: it gets an answer, not a closed connection.
+          std::string detail =
+              timed_out ? "the upstream " + target_url_ + " sent no body within " +
+                              std::to_string(upstream_timeout.count()) + " ms"
+                        : "the upstream " + target_url_ + " sent a malformed body: " + ec.message();
+          co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
+        }
+        // The head is out: all we can do is cut the client off so it sees a short body.
         co_return false;
       }
       piece = n;

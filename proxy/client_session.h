@@ -19,10 +19,11 @@
 //
 // Retries: a connect failure moves to another target (up to the service's `retries`; nothing was
 // sent, so any method may retry). A pooled connection that fails before any response byte is
-// retried once on a fresh connection, for idempotent requests without a body; a request that
-// cannot be retried is only sent on a pooled connection that passes the peer-closed check.
-// Once response bytes reached the client an upstream failure can only close the client
-// connection.
+// dropped and the request, if idempotent and without a body, goes out on the next pooled one or
+// a fresh one; a request that cannot be retried is only sent on a pooled connection that passes
+// the peer-closed check. An upstream that fails before the response head reached the client
+// gets the client a 502 (504 on a timeout); once response bytes reached the client an upstream
+// failure can only close the client connection.
 //
 // THREAD: runs on its worker's thread only.
 #pragma once
