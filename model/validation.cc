@@ -11,8 +11,10 @@ namespace {
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
+// inet_pton reads a C string: a NUL inside `text` would end it early and let what follows pass
+// unchecked, so such text is refused first.
 bool isIpv4Literal(std::string_view text) {
-  if (text.size() > 15) return false;
+  if (text.size() > 15 || text.find('\0') != std::string_view::npos) return false;
   std::string copy(text);
   in_addr addr;
   return inet_pton(AF_INET, copy.c_str(), &addr) == 1;
@@ -70,7 +72,8 @@ bool isValidHostName(std::string_view host, bool allow_underscore) {
 }
 
 bool isIpv6Literal(std::string_view text) {
-  if (text.empty() || text.size() > 45) return false;
+  // See isIpv4Literal about NUL.
+  if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) return false;
   std::string copy(text);
   in6_addr addr;
   return inet_pton(AF_INET6, copy.c_str(), &addr) == 1;

@@ -94,6 +94,9 @@ constexpr std::string_view kForwardedFor = "X-Forwarded-For";
 enum class Owned : uint8_t { kNo, kForwardedFor, kOther };
 
 Owned ownedRequestField(std::string_view name) {
+  // "Proxy" is no standard request field; a CGI upstream would read it as the HTTP_PROXY
+  // environment variable and send its own outbound calls through the client's proxy (httpoxy).
+  if (name.size() == 5 && boost::beast::iequals(name, "Proxy")) return Owned::kOther;
   if (name.size() < 12 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return Owned::kNo;
   if (boost::beast::iequals(name, kForwardedFor)) return Owned::kForwardedFor;
   for (std::string_view owned : {"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id",

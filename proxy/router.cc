@@ -54,6 +54,15 @@ void appendUpstreamTarget(const RouteMatch& match, std::string_view path, std::s
   std::string_view rest = path;
   if (match.route != nullptr && match.route->stripPath()) {
     rest.remove_prefix(std::min(match.matched_length, rest.size()));
+    // A regex match may end inside a segment ("~/v[0-9]+" strips "/v1" of "/v1../x"), and what
+    // is left of that segment may be a dot segment: drop it, so the upstream gets a normalized
+    // path as with any other route ("/x", not "/../x").
+    for (;;) {
+      std::string_view segment = rest.substr(rest.starts_with('/') ? 1 : 0);
+      segment = segment.substr(0, segment.find('/'));
+      if (segment != "." && segment != "..") break;
+      rest.remove_prefix(std::min(rest.size(), (rest.starts_with('/') ? 1 : 0) + segment.size()));
+    }
   }
   if (rest.empty() || rest.front() != '/') out.push_back('/');
   out.append(rest);

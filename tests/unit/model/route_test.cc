@@ -289,6 +289,18 @@ TEST(RouteTest, HostsAreLowerCasedAndMayCarryWildcardsAndPorts) {
                                       "*.example.io:80", "10.0.0.1", "[::1]:8000", "localhost"}));
 }
 
+TEST(RouteTest, HostsWithANulInsideAnAddressAreRefused) {
+  // An address checked as a C string would stop at the NUL and pass; the data plane then could
+  // not compile the route.
+  const std::string nul(1, '\0');
+  for (const std::string& host :
+       {"[::8" + nul + "1]", "10.0.0.1" + nul + "x", "[::1" + nul + "]:80"}) {
+    auto r = parseRoute(patched(kBase, {{"hosts", {host}}}));
+    ASSERT_FALSE(r.ok()) << host;
+    EXPECT_EQ(r.error().fields.at(0).field, "hosts[0]") << host;
+  }
+}
+
 TEST(RouteTest, AcceptsPlainTemplatedAndRegexPaths) {
   std::vector<std::string> paths = {"/",
                                     "/orders",

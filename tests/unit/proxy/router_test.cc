@@ -416,6 +416,11 @@ TEST(RouterTest, UpstreamTargets) {
       {"/", true, "/a/b?c", "/a/b?c"},
       {"", true, "/a/b?c", "/a/b?c"},
       {"/orders", true, "/orders/7?", "/7"},
+      // A regex cut inside a segment leaves no dot segment for the upstream.
+      {"~/v[0-9]+", true, "/v1../x", "/x"},
+      {"~/v[0-9]+", true, "/v1./x?q", "/x?q"},
+      {"~/v[0-9]+", true, "/v1..", "/"},
+      {"~/v[0-9]+", true, "/v1.../x", "/.../x"},
   };
   for (const UpstreamCase& c : cases) {
     RouteDef def("r");
