@@ -5,39 +5,10 @@
 
 #include "admin/admin_api.h"
 #include "admin/problem.h"
+#include "model/json_depth.h"
 
 namespace turnpike::admin {
 namespace {
-
-// Deeper documents are refused before parsing: nlohmann's dump() and merge_patch() recurse, and
-// a 1 MiB body of '[' would otherwise exhaust a reactor thread's stack.
-constexpr int kMaxJsonDepth = 64;
-
-bool nestsTooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
 
 // nlohmann's messages start with "[json.exception.parse_error.101] "; the client needs the rest.
 std::string withoutExceptionId(std::string message) {
@@ -69,9 +40,9 @@ model::Result<nlohmann::json> parseJsonBody(const HttpRequest& request,
     if (empty_value) return std::move(*empty_value);
     return model::Error::invalid("request body is empty; a JSON document is required");
   }
-  if (nestsTooDeep(request.body)) {
-    return model::Error::invalid("request body nests deeper than " + std::to_string(kMaxJsonDepth) +
-                                 " levels");
+  if (model::jsonNestsDeeperThan(request.body, model::kMaxJsonDepth)) {
+    return model::Error::invalid("request body nests deeper than " +
+                                 std::to_string(model::kMaxJsonDepth) + " levels");
   }
   try {
     return nlohmann::json::parse(request.body);

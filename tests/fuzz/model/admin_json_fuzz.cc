@@ -24,6 +24,7 @@
 #include "model/api_key.h"
 #include "model/config.h"
 #include "model/consumer.h"
+#include "model/json_depth.h"
 #include "model/rate_limit_policy.h"
 #include "model/result.h"
 #include "model/route.h"
@@ -34,39 +35,10 @@ namespace {
 
 using nlohmann::json;
 
-// As admin/handler_support.cc: deeper documents are refused before parsing.
-constexpr int kMaxJsonDepth = 64;
-
-bool nestsTooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 // The body as parseJsonObjectBody() accepts it; nullopt where the admin API answers 400 first.
 std::optional<json> objectBody(std::string_view text) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::nullopt;
-  if (nestsTooDeep(text)) return std::nullopt;
+  if (jsonNestsDeeperThan(text, kMaxJsonDepth)) return std::nullopt;
   try {
     json body = json::parse(text);
     if (!body.is_object()) return std::nullopt;
