@@ -12,9 +12,9 @@
 //   - the framing is the one of the message Turnpike sends (`BodyFraming`), never the one
 //     received: Content-Length and Transfer-Encoding are written here, once;
 //   - requests: Host, Expect, the X-Forwarded-* trio, X-Request-Id and the X-Consumer-* trio
-//     are Turnpike's, whatever the client sent, and a "Proxy" field is dropped (httpoxy)
-//     (X-Forwarded-For keeps the client's chain and appends the peer address, as nginx's
-//     $proxy_add_x_forwarded_for);
+//     are Turnpike's, whatever the client sent (X-Forwarded-For keeps the client's chain and
+//     appends the peer address, as nginx's $proxy_add_x_forwarded_for); a "Proxy" field is
+//     dropped (httpoxy);
 //   - responses: X-Request-Id is added when the upstream sent none, and the caller's extra
 //     fields (RateLimit-*) are appended.
 // Field names keep the case they arrived in; values were checked by the parser (no CR, LF or
