@@ -119,8 +119,16 @@ int64_t ConfigSync::buildCount() const {
   return builds_;
 }
 
+bool ConfigSync::servedAndRecorded(int64_t version) const {
+  if (registry_.minServedVersion() < version) return false;
+  // The registry sees a publish before syncOnce records it under mu_; until then lastBuild()
+  // would still describe the previous build (an error already cleared, an older version).
+  std::lock_guard lock(mu_);
+  return attempted_ >= version || wanted_ <= attempted_;
+}
+
 bool ConfigSync::waitForVersion(int64_t version, std::chrono::milliseconds timeout) const {
-  if (registry_.minServedVersion() >= version) return true;
+  if (servedAndRecorded(version)) return true;
   const Clock::time_point deadline = Clock::now() + timeout;
   {
     std::lock_guard lock(mu_);
@@ -129,7 +137,7 @@ bool ConfigSync::waitForVersion(int64_t version, std::chrono::milliseconds timeo
   wake_.notify_all();  // a build held back for coalescing goes now
   bool reached = false;
   for (;;) {
-    if (registry_.minServedVersion() >= version) {
+    if (servedAndRecorded(version)) {
       reached = true;
       break;
     }

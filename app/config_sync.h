@@ -92,6 +92,7 @@ class ConfigSync {
   // Returns true when reached; false after `timeout`, or at once when a build
   // of a version >= `version` failed and nothing newer has been published or is pending (waiting
   // could not help until the configuration changes again).
+  // When it returns true, lastBuild() already reports that build.
   bool waitForVersion(int64_t version, std::chrono::milliseconds timeout) const;
 
  private:
@@ -102,6 +103,9 @@ class ConfigSync {
   // Loads, builds and publishes the newest configuration; logs and records the outcome, and
   // returns the failure, if any. REQUIRES: mu_ not held.
   model::Status syncOnce();
+  // Every worker serves `version` or newer and syncOnce has recorded the build that published
+  // it. REQUIRES: mu_ not held.
+  bool servedAndRecorded(int64_t version) const;
   // The next moment a build may start. REQUIRES: mu_ held.
   Clock::time_point nextBuildAllowedLocked(Clock::time_point now);
 
