@@ -226,6 +226,53 @@ bool nonEmpty(JsonReader& reader, std::string_view key) {
   return v != nullptr && !(v->is_array() && v->empty());
 }
 
+// The parameters every match of `path` yields: "{name}" segments, or a regex's named groups.
+std::set<std::string> pathParams(const std::string& path) {
+  std::set<std::string> names;
+  if (path.rfind("~", 0) == 0) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    RE2 re(path.substr(1), options);
+    for (const auto& [name, index] : re.NamedCapturingGroups()) names.insert(name);
+    return names;
+  }
+  for (std::string& name : templateParams(path)) names.insert(std::move(name));
+  return names;
+}
+
+// What only makes sense once the whole route is read: backend templates against the route's
+// parameters, and which request transform steps an aggregate route can use.
+void checkAggregateRoute(const Route& route, FieldErrors& errors) {
+  std::vector<std::set<std::string>> provided;
+  for (const std::string& path : route.paths) provided.push_back(pathParams(path));
+  for (std::size_t i = 0; i < route.aggregate->backends.size(); ++i) {
+    const std::string field = indexPath("aggregate.backends", i) + ".path";
+    for (const std::string& name : templateParams(route.aggregate->backends[i].path)) {
+      if (!isParamName(name)) {
+        errors.push_back(
+            {field, "parameter name '" + name + "' must match [A-Za-z_][A-Za-z0-9_]*"});
+        continue;
+      }
+      const bool everywhere =
+          !provided.empty() && std::all_of(provided.begin(), provided.end(),
+                                           [&](const auto& names) { return names.count(name); });
+      if (!everywhere) {
+        errors.push_back(
+            {field, "parameter '{" + name + "}' is not a parameter of every route path"});
+      }
+    }
+  }
+  if (const auto& t = route.request_transform) {
+    const bool only_headers = t->remove_headers.empty() && t->rename_headers.empty() &&
+                              t->set_query.empty() && t->remove_query.empty() && !t->rewrite_path;
+    if (!only_headers) {
+      errors.push_back({"request_transform",
+                        "an aggregate route builds each backend request itself: only set_headers "
+                        "applies"});
+    }
+  }
+}
+
 }  // namespace
 
 json toJson(const Route& route) {
@@ -234,22 +281,26 @@ json toJson(const Route& route) {
   json auth = {{"type", route.auth.type == AuthType::kApiKey ? "api_key" : "none"},
                {"key_names", route.auth.key_names},
                {"hide_credentials", route.auth.hide_credentials}};
-  return {{"id", route.id.empty() ? json(nullptr) : json(route.id)},
-          {"name", route.name.empty() ? json(nullptr) : json(route.name)},
-          {"service", route.service},
-          {"hosts", route.hosts},
-          {"paths", route.paths},
-          {"methods", route.methods},
-          {"headers", std::move(headers)},
-          {"strip_path", route.strip_path},
-          {"preserve_host", route.preserve_host},
-          {"priority", route.priority},
-          {"auth", std::move(auth)},
-          {"allow_groups", route.allow_groups},
-          {"rate_limit_policies", route.rate_limit_policies},
-          {"tags", route.tags},
-          {"created_at", route.created_at},
-          {"updated_at", route.updated_at}};
+  json out = {{"id", route.id.empty() ? json(nullptr) : json(route.id)},
+              {"name", route.name.empty() ? json(nullptr) : json(route.name)},
+              {"service", route.service.empty() ? json(nullptr) : json(route.service)},
+              {"hosts", route.hosts},
+              {"paths", route.paths},
+              {"methods", route.methods},
+              {"headers", std::move(headers)},
+              {"strip_path", route.strip_path},
+              {"preserve_host", route.preserve_host},
+              {"priority", route.priority},
+              {"auth", std::move(auth)},
+              {"allow_groups", route.allow_groups},
+              {"rate_limit_policies", route.rate_limit_policies},
+              {"tags", route.tags},
+              {"created_at", route.created_at},
+              {"updated_at", route.updated_at}};
+  if (route.request_transform) out["request_transform"] = toJson(*route.request_transform);
+  if (route.response_transform) out["response_transform"] = toJson(*route.response_transform);
+  if (route.aggregate) out["aggregate"] = toJson(*route.aggregate);
+  return out;
 }
 
 Result<Route> parseRoute(const json& body) {
@@ -262,8 +313,11 @@ Result<Route> parseRoute(const json& body) {
       std::string message = checkName(route.name);
       if (!message.empty()) r.addError("name", std::move(message));
     }
+    const bool aggregate = r.get("aggregate") != nullptr;
     if (r.get("service") == nullptr) {
-      r.addError("service", "is required");
+      if (!aggregate) r.addError("service", "is required");
+    } else if (aggregate) {
+      r.addError("service", "must be absent when aggregate is set: the backends name services");
     } else if (r.readString("service", &route.service)) {
       if (!checkReference(route.service).empty()) {
         r.addError("service", "must be a service id (UUID) or name");
@@ -283,6 +337,10 @@ Result<Route> parseRoute(const json& body) {
     r.readStringArray("allow_groups", &route.allow_groups, checkGroup, "duplicate group");
     r.readStringArray("rate_limit_policies", &route.rate_limit_policies, checkPolicyRef,
                       "duplicate policy");
+    readRequestTransform(r, &route.request_transform);
+    readResponseTransform(r, &route.response_transform);
+    readAggregate(r, &route.aggregate);
+    if (route.aggregate) checkAggregateRoute(route, errors);
     readTags(r, &route.tags);
     readTimestamps(r, &route.created_at, &route.updated_at);
     r.finish();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/result.h"
+#include "model/route_transform.h"
 
 namespace turnpike::model {
 
@@ -24,8 +25,10 @@ struct RouteAuth {
 
 struct Route {
   std::string id;
-  std::string name;     // optional (empty = none); unique when given; same charset as Service::name
-  std::string service;  // on input: service id or name; as stored and returned: the service id
+  std::string name;  // optional (empty = none); unique when given; same charset as Service::name
+  // On input: service id or name; as stored and returned: the service id. Empty exactly when
+  // the route has `aggregate`.
+  std::string service;
   std::vector<std::string> hosts;    // "api.example.com", "*.example.org", optional ":port"
   std::vector<std::string> paths;    // "/orders", "/users/{id}/orders", "~/v[0-9]+/items" (RE2)
   std::vector<std::string> methods;  // upper case tokens, "GET"
@@ -36,6 +39,9 @@ struct Route {
   RouteAuth auth;
   std::vector<std::string> allow_groups;
   std::vector<std::string> rate_limit_policies;  // on input: ids or names; stored: ids
+  std::optional<RequestTransform> request_transform;
+  std::optional<ResponseTransform> response_transform;
+  std::optional<Aggregate> aggregate;  // set: the route fans out instead of proxying
   std::vector<std::string> tags;
   int64_t created_at = 0;
   int64_t updated_at = 0;
@@ -43,10 +49,13 @@ struct Route {
   bool operator==(const Route&) const = default;
 };
 
-// The API form; `name` is null when empty.
+// The API form; `name` is null when empty, `service` null for an aggregate route; the
+// transform and aggregate members appear only when set.
 nlohmann::json toJson(const Route& route);
 
-// Decodes and validates. Rules: at least one of hosts/paths/methods; `service` required; paths
+// Decodes and validates. Rules: at least one of hosts/paths/methods; `service` required unless
+// `aggregate` is set (then it must be absent, and every "{param}" a backend path uses must be a
+// parameter of every route path; only request_transform.set_headers applies); paths
 // start with '/' or '~/' ('~' paths must compile as RE2); `{param}` segments are whole segments
 // with unique names; hosts are valid names or "*." wildcards; methods are HTTP tokens;
 // `auth.key_names` non-empty when type is api_key. Field names as the client wrote them.

@@ -144,6 +144,17 @@ class Session final : public Deadline {
   asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue,
                                     bool chunked);
   asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
+  // The upstream failed in the response body: an answer when nothing was sent yet, else the
+  // client connection is cut. Returns whether the client connection can be reused.
+  asio::awaitable<bool> responseBodyFailed(boost::system::error_code ec, bool head_sent,
+                                           milliseconds upstream_timeout);
+  // Puts the upstream connection back in the pool when `reusable` and nothing unread is left.
+  void releaseUpstream(bool reusable);
+  // Whether response_transform.json reshapes this response: a 2xx JSON body, not encoded, not
+  // longer than the cap by its Content-Length.
+  static bool reshapes(const http::response_header<>& response,
+                       const boost::optional<uint64_t>& content_length,
+                       const policy::CompiledResponseTransform& transform);
   // spliceBody() from `source` to `sink`, arming the deadline of the side it waits on.
   asio::awaitable<SpliceResult> splice(tcp::socket& source, Phase source_phase,
                                        milliseconds source_timeout, tcp::socket& sink,
@@ -182,6 +193,7 @@ class Session final : public Deadline {
   std::string wire_;               // the proxy's own answers
   std::string upstream_head_;      // the request head sent upstream
   std::string client_head_;        // the response head sent to the client
+  std::string transform_body_;     // a response body held for response_transform.json
   Phase phase_ = Phase::kIdle;
   bool expired_ = false;
   bool close_after_ = false;   // unread request bytes: the connection cannot be reused
@@ -368,6 +380,10 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await answer({.status = 404, .detail = detail}, reusable());
   }
   route_ = match.route;
+  if (route_->isAggregate()) {
+    co_return co_await answer({.status = 501, .detail = "aggregate routes are not served yet"},
+                              reusable());
+  }
   const CompiledService& service = *route_->service;
 
   // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
@@ -377,8 +393,11 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await answer(std::move(*refused), reusable());
   }
   if (!hide_query.empty()) query_ = policy::removeQueryParameter(query_, hide_query);
+  const policy::CompiledRequestTransform* transform = route_->request_transform.get();
+  if (transform != nullptr && transform->editsQuery()) query_ = transform->rewriteQuery(query_);
   upstream_target_.clear();
   appendUpstreamTarget(match, path_, query_, upstream_target_);
+  if (transform != nullptr) transform->rewritePath(upstream_target_);
 
   std::string hash_key;
   switch (service.hash_on) {
@@ -419,6 +438,7 @@ asio::awaitable<bool> Session::exchange() {
                  : has_length ? BodyFraming::kContentLength
                               : BodyFraming::kNone,
       .content_length = parser.content_length().value_or(0),
+      .edits = transform != nullptr ? &transform->headers() : nullptr,
   };
   if (consumer_) {
     upstream_head.consumer_id = consumer_->def->id;
@@ -685,11 +705,55 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
                           {"RateLimit-Reset", rate_limit_values[2]}}};
     head.extra = rate_limit_fields;
   }
+  const policy::CompiledResponseTransform* transform = route_->response_transform.get();
+  if (transform != nullptr) head.edits = &transform->headers();
   client_head_.clear();
   appendClientResponseHead(response.base(), head, client_head_);
 
   BodySource<false> body(parser);
   bool head_sent = false;
+  if (transform != nullptr && transform->json() != nullptr && !no_body &&
+      reshapes(response, content_length, *transform)) {
+    // The whole body first (at most max_body_bytes), then reshaped and sent with its length.
+    transform_body_.clear();
+    while (!body.done() && transform_body_.size() <= transform->maxBodyBytes()) {
+      arm(Phase::kUpstream, upstream_timeout);
+      auto [ec, n] = co_await body.next(upstream_->socket, upstream_->buffer, chunk(), kChunkSize);
+      if (ec) co_return co_await responseBodyFailed(ec, false, upstream_timeout);
+      transform_body_.append(chunk_.get(), n);
+    }
+    if (body.done() && transform_body_.size() <= transform->maxBodyBytes()) {
+      policy::reshapeJsonBody(*transform->json(), transform_body_);  // not JSON: as received
+      head.framing = BodyFraming::kContentLength;
+      head.content_length = transform_body_.size();
+      client_head_.clear();
+      appendClientResponseHead(response.base(), head, client_head_);
+      arm(Phase::kClientIo, options_.client_io_timeout);
+      std::array<asio::const_buffer, 2> buffers = {asio::buffer(client_head_),
+                                                   asio::buffer(transform_body_)};
+      auto [ec, n] = co_await asio::async_write(client_, buffers, kTuple);
+      if (ec) {
+        upstream_.reset();
+        co_return false;
+      }
+      bytes_sent_ += transform_body_.size();
+      disarm();
+      releaseUpstream(upstream_keep_alive && !until_eof);
+      co_return keep_alive;
+    }
+    // Longer than the cap (a body without a length): what was read goes out as received, the
+    // rest follows as usual.
+    BodyPiece buffers(client_head_, transform_body_.data(), transform_body_.size(), chunk_out,
+                      false);
+    head_sent = true;
+    arm(Phase::kClientIo, options_.client_io_timeout);
+    auto [ec, n] = co_await asio::async_write(client_, buffers.buffers(), kTuple);
+    if (ec) {
+      upstream_.reset();
+      co_return false;
+    }
+    bytes_sent_ += transform_body_.size();
+  }
   for (;;) {
     if (const uint64_t rest = body.unbuffered(upstream_->buffer);
         head_sent && !no_body && rest > kSpliceAbove && pipe_.open()) {
@@ -712,22 +776,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     if (!no_body && !body.done()) {
       arm(Phase::kUpstream, upstream_timeout);
       auto [ec, n] = co_await body.next(upstream_->socket, upstream_->buffer, chunk(), kChunkSize);
-      if (ec) {
-        spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_url_,
-                     ec.message());
-        const bool timed_out = expired_;
-        upstream_.reset();
-        if (!head_sent) {
-          // Nothing reached the client yet: it gets an answer, not a closed connection.
-          std::string detail =
-              timed_out ? "the upstream " + target_url_ + " sent no body within " +
-                              std::to_string(upstream_timeout.count()) + " ms"
-                        : "the upstream " + target_url_ + " sent a malformed body: " + ec.message();
-          co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
-        }
-        // The head is out: all we can do is cut the client off so it sees a short body.
-        co_return false;
-      }
+      if (ec) co_return co_await responseBodyFailed(ec, head_sent, upstream_timeout);
       piece = n;
     }
     const bool last = no_body || body.done();
@@ -744,14 +793,46 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     if (last) break;
   }
   disarm();
-  if ((no_body || body.done()) && upstream_keep_alive && !until_eof &&
-      upstream_->buffer.size() == 0) {
+  releaseUpstream((no_body || body.done()) && upstream_keep_alive && !until_eof);
+  co_return keep_alive;
+}
+
+void Session::releaseUpstream(bool reusable) {
+  if (reusable && upstream_->buffer.size() == 0) {
     ++upstream_->requests;
     worker_.pool().put(std::move(upstream_), Clock::now());
   } else {
     upstream_.reset();
   }
-  co_return keep_alive;
+}
+
+asio::awaitable<bool> Session::responseBodyFailed(boost::system::error_code ec, bool head_sent,
+                                                  milliseconds upstream_timeout) {
+  spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_url_,
+               ec.message());
+  const bool timed_out = expired_;
+  upstream_.reset();
+  if (!head_sent) {
+    // Nothing reached the client yet: it gets an answer, not a closed connection.
+    std::string detail =
+        timed_out ? "the upstream " + target_url_ + " sent no body within " +
+                        std::to_string(upstream_timeout.count()) + " ms"
+                  : "the upstream " + target_url_ + " sent a malformed body: " + ec.message();
+    co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
+  }
+  // The head is out: all we can do is cut the client off so it sees a short body.
+  co_return false;
+}
+
+bool Session::reshapes(const http::response_header<>& response,
+                       const boost::optional<uint64_t>& content_length,
+                       const policy::CompiledResponseTransform& transform) {
+  // Successful answers only: an upstream's error body keeps the shape its clients know.
+  if (response.result_int() / 100 != 2) return false;
+  if (content_length && *content_length > transform.maxBodyBytes()) return false;
+  if (!policy::isJsonMediaType(response[http::field::content_type])) return false;
+  const std::string_view encoding = response[http::field::content_encoding];
+  return encoding.empty() || beast::iequals(encoding, "identity");
 }
 
 std::optional<ProxyAnswer> Session::applyPolicies(const HeaderView& headers,

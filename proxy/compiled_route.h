@@ -6,7 +6,9 @@
 // and the rest (auth, allow_groups) from def().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +19,8 @@
 #include "proxy/compiled_service.h"
 #include "proxy/host_pattern.h"
 #include "proxy/path_pattern.h"
+#include "proxy/policy/json_shape.h"
+#include "proxy/policy/route_transforms.h"
 #include "proxy/request_view.h"
 
 namespace turnpike::proxy {
@@ -28,9 +32,18 @@ struct HeaderCondition {
   std::span<const std::string> values;
 };
 
+// One backend of an aggregate route.
+struct CompiledBackend {
+  const model::AggregateBackend* def = nullptr;
+  const CompiledService* service = nullptr;  // never null in a built Snapshot
+  policy::CompiledJsonShape json;            // applied to its answer before the merge
+  std::chrono::milliseconds timeout{0};      // its own, else the aggregate's
+};
+
 struct CompiledRoute {
   const model::Route* def = nullptr;  // the configuration it came from (owned by the Snapshot)
-  const CompiledService* service = nullptr;     // never null in a built Snapshot
+  // Never null in a built Snapshot, except for an aggregate route (which has `aggregate`).
+  const CompiledService* service = nullptr;
   uint32_t index = 0;                           // position in Snapshot::routes()
   std::vector<HostPattern> hosts;               // empty: any host
   std::vector<PathPattern> paths;               // empty: any path
@@ -40,6 +53,10 @@ struct CompiledRoute {
   // def->rate_limit_policies resolved (by id, else name), in order, without repeats; they point
   // into the Snapshot's config. Empty (no allocation) when the route has none.
   std::vector<const model::RateLimitPolicy*> policies;
+  // Null when the route has no such transform (then nothing is parsed or buffered).
+  std::shared_ptr<const policy::CompiledRequestTransform> request_transform;
+  std::shared_ptr<const policy::CompiledResponseTransform> response_transform;
+  std::vector<CompiledBackend> aggregate;  // empty: not an aggregate route
 
   const std::string& id() const { return def->id; }
   const std::string& name() const { return def->name; }
@@ -51,6 +68,7 @@ struct CompiledRoute {
   bool preserveHost() const { return def->preserve_host; }
   int priority() const { return def->priority; }
 
+  bool isAggregate() const { return !aggregate.empty(); }
   bool hasMethods() const { return method_mask != 0 || !other_methods.empty(); }
   // True when the route has no method list or `method` is in it. No allocation.
   bool allowsMethod(std::string_view method) const;

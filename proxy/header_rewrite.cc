@@ -66,6 +66,28 @@ void appendField(std::string& out, std::string_view name, std::string_view value
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+// A received field after the route's header edits: dropped, renamed or copied.
+void appendEdited(std::string& out, const policy::HeaderEdits* edits, std::string_view name,
+                  std::string_view value) {
+  if (edits != nullptr) {
+    std::string_view new_name;
+    switch (edits->decide(name, &new_name)) {
+      case policy::HeaderEdits::Action::kDrop:
+        return;
+      case policy::HeaderEdits::Action::kRename:
+        name = new_name;
+        break;
+      case policy::HeaderEdits::Action::kKeep:
+        break;
+    }
+  }
+  appendField(out, name, value);
+}
+
+void appendSetFields(std::string& out, const policy::HeaderEdits& edits) {
+  for (const auto& [name, value] : edits.set) appendField(out, name, value);
+}
+
 void appendNumber(std::string& out, uint64_t value) {
   std::array<char, 24> digits;
   auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
@@ -134,8 +156,9 @@ void appendUpstreamRequestHead(const http::fields& fields, const UpstreamRequest
       continue;
     }
     if (!hop_by_hop.empty() && named(hop_by_hop, name_string)) continue;
-    appendField(out, name_string, field.value());
+    appendEdited(out, head.edits, name_string, field.value());
   }
+  if (head.edits != nullptr) appendSetFields(out, *head.edits);
 
   out.append(kForwardedFor).append(": ");
   for (std::string_view chain : forwarded_for) out.append(chain).append(", ");
@@ -177,8 +200,9 @@ void appendClientResponseHead(const http::fields& fields, const ClientResponseHe
     if (name == http::field::unknown && boost::beast::iequals(name_string, "X-Request-Id")) {
       has_request_id = true;
     }
-    appendField(out, name_string, field.value());
+    appendEdited(out, head.edits, name_string, field.value());
   }
+  if (head.edits != nullptr) appendSetFields(out, *head.edits);
   if (!has_request_id) appendField(out, "X-Request-Id", head.request_id);
   for (const auto& [name, value] : head.extra) appendField(out, name, value);
   appendFraming(out, head.framing, head.content_length);

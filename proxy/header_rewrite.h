@@ -16,7 +16,10 @@
 //     appends the peer address, as nginx's $proxy_add_x_forwarded_for); a "Proxy" field is
 //     dropped (httpoxy);
 //   - responses: X-Request-Id is added when the upstream sent none, and the caller's extra
-//     fields (RateLimit-*) are appended.
+//     fields (RateLimit-*) are appended;
+//   - the route's header edits (request_transform / response_transform): fields named by
+//     remove_headers or set_headers are dropped, rename_headers' are written under the new
+//     name, set_headers' are appended.
 // Field names keep the case they arrived in; values were checked by the parser (no CR, LF or
 // NUL), so they are copied as they are.
 //
@@ -30,6 +33,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "proxy/policy/route_transforms.h"
 
 namespace turnpike::proxy {
 
@@ -59,6 +64,9 @@ struct UpstreamRequestHead {
   std::string_view consumer_groups;  // empty: no X-Consumer-Groups
   BodyFraming framing = BodyFraming::kNone;
   uint64_t content_length = 0;
+  // The route's request_transform header edits (null: none). They apply to the client's fields
+  // only; the fields Turnpike writes are out of their reach (the model refuses such names).
+  const policy::HeaderEdits* edits = nullptr;
 };
 
 // Appends "METHOD target HTTP/1.1\r\n", the fields and the blank line to `out`.
@@ -74,6 +82,7 @@ struct ClientResponseHead {
   bool http10_client = false;   // keep-alive must then be said (Connection: keep-alive)
   std::string_view request_id;  // X-Request-Id, when the upstream sent none
   std::span<const std::pair<std::string_view, std::string_view>> extra;
+  const policy::HeaderEdits* edits = nullptr;  // response_transform's (null: none)
 };
 
 // Appends "HTTP/1.1 status reason\r\n", the fields and the blank line to `out`.

@@ -150,7 +150,29 @@ void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snaps
   out.def = &def;
   out.index = index;
 
-  if (def.service.empty()) {
+  if (def.aggregate) {
+    const model::Aggregate& aggregate = *def.aggregate;
+    out.aggregate.resize(aggregate.backends.size());
+    for (std::size_t b = 0; b < aggregate.backends.size(); ++b) {
+      const model::AggregateBackend& backend = aggregate.backends[b];
+      CompiledBackend& compiled = out.aggregate[b];
+      compiled.def = &backend;
+      if (const CompiledService* service = snapshot.findService(backend.service)) {
+        compiled.service = &services[service->index];
+      } else {
+        problems.add(field + indexed(".aggregate.backends", b) + ".service", who,
+                     "service '" + backend.service + "' not found");
+      }
+      if (backend.json) compiled.json = policy::CompiledJsonShape::compile(*backend.json);
+      compiled.timeout = std::chrono::milliseconds(
+          backend.timeout_ms > 0 ? std::min(backend.timeout_ms, aggregate.timeout_ms)
+                                 : aggregate.timeout_ms);
+    }
+    if (out.aggregate.empty()) problems.add(field + ".aggregate.backends", who, "no backends");
+    if (!def.service.empty()) {
+      problems.add(field + ".service", who, "an aggregate route has no service");
+    }
+  } else if (def.service.empty()) {
     problems.add(field + ".service", who, "service is required");
   } else if (const CompiledService* service = snapshot.findService(def.service)) {
     out.service = &services[service->index];
@@ -205,6 +227,18 @@ void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snaps
   }
 
   resolvePolicies(def.rate_limit_policies, snapshot, field, who, out.policies, problems);
+
+  if (def.request_transform) {
+    auto compiled = policy::CompiledRequestTransform::compile(*def.request_transform);
+    if (compiled) {
+      out.request_transform = std::move(*compiled);
+    } else {
+      problems.add(field + ".request_transform", who, compiled.error().message);
+    }
+  }
+  if (def.response_transform) {
+    out.response_transform = policy::CompiledResponseTransform::compile(*def.response_transform);
+  }
 }
 
 }  // namespace

@@ -591,6 +591,18 @@ model::Status resolveReferences(SQLite::Database& db, T& e) {
         errors.push_back({"service", "service '" + e.service + "' not found"});
       }
     }
+    if (e.aggregate) {
+      for (size_t i = 0; i < e.aggregate->backends.size(); ++i) {
+        std::string& ref = e.aggregate->backends[i].service;
+        auto id = lookupId(db, "services", "name", ref);
+        if (id) {
+          ref = *id;
+        } else {
+          errors.push_back({"aggregate.backends[" + std::to_string(i) + "].service",
+                            "service '" + ref + "' not found"});
+        }
+      }
+    }
     resolvePolicies(e.rate_limit_policies);
   } else if constexpr (std::is_same_v<T, Consumer>) {
     resolvePolicies(e.rate_limit_policies);
@@ -610,7 +622,11 @@ std::string usersOf(SQLite::Database& db, const std::string& id) {
     return out;
   };
   if constexpr (std::is_same_v<T, Service>) {
-    auto routes = names("SELECT coalesce(name, id) FROM routes WHERE service_id = ? ORDER BY seq");
+    // Aggregate routes name their services only inside the document (service_id is NULL).
+    auto routes = names(
+        "SELECT coalesce(name, id) FROM routes WHERE service_id = ?1 OR EXISTS (SELECT 1 FROM "
+        "json_each(doc, '$.aggregate.backends') b WHERE json_extract(b.value, '$.service') = ?1) "
+        "ORDER BY seq");
     if (!routes.empty()) return "service is used by routes: " + joinNames(routes);
   } else if constexpr (std::is_same_v<T, RateLimitPolicy>) {
     auto routes = names(
@@ -877,6 +893,12 @@ Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded
     Route& r = routes.slots[i].want;
     const std::string prefix = indexed("routes", i);
     if (!r.service.empty()) resolve(services.ids, r.service, prefix + ".service", "service");
+    if (r.aggregate) {
+      for (size_t k = 0; k < r.aggregate->backends.size(); ++k) {
+        resolve(services.ids, r.aggregate->backends[k].service,
+                prefix + ".aggregate.backends[" + std::to_string(k) + "].service", "service");
+      }
+    }
     resolvePolicies(r.rate_limit_policies, prefix);
   }
   for (size_t i = 0; i < consumers.slots.size(); ++i) {
