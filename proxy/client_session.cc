@@ -4,8 +4,11 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,9 +20,12 @@
 #include <optional>
 #include <string>
 
+#include "model/json_depth.h"
 #include "proxy/access_log.h"
+#include "proxy/backend_call.h"
 #include "proxy/header_rewrite.h"
 #include "proxy/http_read.h"
+#include "proxy/policy/json_shape.h"
 #include "proxy/policy/key_auth.h"
 #include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_answer.h"
@@ -92,6 +98,58 @@ bool isHttpParseError(const boost::system::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_method).category();
 }
 
+// "/users/{id}/orders" with the route's path parameters filled in (raw, as received).
+void fillTemplate(std::string_view path, const std::vector<PathParam>& params, std::string& out) {
+  out.clear();
+  for (;;) {
+    const std::size_t open = path.find('{');
+    const std::size_t close = open == std::string_view::npos ? open : path.find('}', open);
+    if (close == std::string_view::npos) break;
+    out.append(path.substr(0, open));
+    const std::string_view name = path.substr(open + 1, close - open - 1);
+    for (const PathParam& param : params) {
+      if (param.name == name) {
+        out.append(param.value);
+        break;
+      }
+    }
+    path.remove_prefix(close + 1);
+  }
+  out.append(path);
+}
+
+// One backend of an aggregate: its answer into `out`; the last one to finish wakes the session.
+asio::awaitable<void> runBackend(Worker& worker, BackendCall call, BackendAnswer& out,
+                                 std::size_t& pending, asio::steady_timer& all_done) {
+  try {
+    out = co_await callBackend(worker, call);
+  } catch (const std::exception& e) {
+    out.error = std::string("internal error: ") + e.what();
+  }
+  if (--pending == 0) all_done.cancel();
+}
+
+// Why a backend's answer cannot be merged, or "" after parsing it into `doc` and applying the
+// backend's shape.
+std::string unusable(const BackendAnswer& answer, const CompiledBackend& backend,
+                     nlohmann::json& doc) {
+  if (!answer.error.empty()) return answer.error;
+  if (answer.status / 100 != 2) return "answered " + std::to_string(answer.status);
+  if (!answer.content_encoding.empty() && !beast::iequals(answer.content_encoding, "identity")) {
+    return "answered with Content-Encoding " + answer.content_encoding;
+  }
+  if (model::jsonNestsDeeperThan(answer.body, model::kMaxJsonDepth)) {
+    return "answered JSON nested too deeply";
+  }
+  doc = nlohmann::json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return "answered a body that is not JSON";
+  if (backend.def->group.empty() && !doc.is_object()) {
+    return std::string("answered a JSON ") + doc.type_name() + ", which needs a group to be merged";
+  }
+  backend.json.apply(doc);
+  return "";
+}
+
 class Session final : public Deadline {
  public:
   Session(Worker& worker, tcp::socket socket)
@@ -144,6 +202,8 @@ class Session final : public Deadline {
   asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue,
                                     bool chunked);
   asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
+  // An aggregate route: every backend at once, their JSON answers merged in the listed order.
+  asio::awaitable<bool> aggregate(const RouteMatch& match, bool keep_alive);
   // The upstream failed in the response body: an answer when nothing was sent yet, else the
   // client connection is cut. Returns whether the client connection can be reused.
   asio::awaitable<bool> responseBodyFailed(boost::system::error_code ec, bool head_sent,
@@ -380,11 +440,6 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await answer({.status = 404, .detail = detail}, reusable());
   }
   route_ = match.route;
-  if (route_->isAggregate()) {
-    co_return co_await answer({.status = 501, .detail = "aggregate routes are not served yet"},
-                              reusable());
-  }
-  const CompiledService& service = *route_->service;
 
   // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
   std::string_view hide_header;
@@ -392,6 +447,8 @@ asio::awaitable<bool> Session::exchange() {
   if (auto refused = applyPolicies(HeaderView::ofFields(request.base()), hide_header, hide_query)) {
     co_return co_await answer(std::move(*refused), reusable());
   }
+  if (route_->isAggregate()) co_return co_await aggregate(match, reusable());
+  const CompiledService& service = *route_->service;
   if (!hide_query.empty()) query_ = policy::removeQueryParameter(query_, hide_query);
   const policy::CompiledRequestTransform* transform = route_->request_transform.get();
   if (transform != nullptr && transform->editsQuery()) query_ = transform->rewriteQuery(query_);
@@ -794,6 +851,136 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   }
   disarm();
   releaseUpstream((no_body || body.done()) && upstream_keep_alive && !until_eof);
+  co_return keep_alive;
+}
+
+asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_alive) {
+  const std::vector<CompiledBackend>& backends = route_->aggregate;
+  const policy::CompiledRequestTransform* transform = route_->request_transform.get();
+  const std::size_t count = backends.size();
+  std::vector<std::string> targets(count);
+  std::vector<BackendAnswer> answers(count);
+  std::size_t pending = count;
+  asio::steady_timer all_done(client_.get_executor(), asio::steady_timer::time_point::max());
+  called_upstream_ = true;
+  const auto started = Clock::now();
+  disarm();  // each backend has its own deadline, bounded by the aggregate's timeout_ms
+  for (std::size_t i = 0; i < count; ++i) {
+    const model::AggregateBackend& def = *backends[i].def;
+    fillTemplate(def.path, match.params, targets[i]);
+    const bool sends_length = def.method == "POST" || def.method == "PUT" || def.method == "PATCH";
+    BackendCall call{
+        .service = backends[i].service,
+        .head = {.method = def.method,
+                 .target = targets[i],
+                 .forwarding = {.client_ip = client_ip_,
+                                .host = host_,
+                                .proto = "http",
+                                .request_id = request_id_},
+                 .framing = sends_length ? BodyFraming::kContentLength : BodyFraming::kNone,
+                 .edits = transform != nullptr ? &transform->headers() : nullptr},
+        .timeout = backends[i].timeout,
+        .version = snapshot_->version()};
+    if (consumer_) {
+      call.head.consumer_id = consumer_->def->id;
+      call.head.consumer_username = consumer_->def->username;
+      call.head.consumer_groups = consumer_->groups_header;
+    }
+    asio::co_spawn(client_.get_executor(), runBackend(worker_, call, answers[i], pending, all_done),
+                   asio::detached);
+  }
+  while (pending > 0) co_await all_done.async_wait(kTuple);
+  upstream_duration_ = duration_cast<microseconds>(Clock::now() - started);
+
+  // Merge in the listed order; collect why the others could not be used.
+  std::vector<nlohmann::json> docs(count);
+  std::vector<policy::AggregatePart> parts(count);
+  std::string failures;  // JSON array members for the problem body
+  std::string first_failure;
+  std::string first_required_failure;
+  std::size_t failed = 0;
+  bool required_failed = false;
+  bool required_timed_out = true;  // every failed required backend timed out
+  bool all_timed_out = true;       // every failed backend timed out
+  for (std::size_t i = 0; i < count; ++i) {
+    const model::AggregateBackend& def = *backends[i].def;
+    parts[i].group = def.group;
+    const std::string error = unusable(answers[i], backends[i], docs[i]);
+    if (error.empty()) {
+      parts[i].body = &docs[i];
+      continue;
+    }
+    ++failed;
+    all_timed_out = all_timed_out && answers[i].timed_out;
+    const std::string& name = backends[i].service->name();
+    std::string line = "backend " + name + " (" + targets[i] + "): " + error;
+    if (def.required) {
+      required_failed = true;
+      required_timed_out = required_timed_out && answers[i].timed_out;
+      if (first_required_failure.empty()) first_required_failure = line;
+    }
+    if (first_failure.empty()) first_failure = std::move(line);
+    failures += failures.empty() ? "{" : ",{";
+    failures += R"("service":")";
+    appendJsonEscaped(name, failures);
+    failures += R"(","path":")";
+    appendJsonEscaped(targets[i], failures);
+    failures += R"(","required":)";
+    failures += def.required ? "true" : "false";
+    failures += R"(,"timed_out":)";
+    failures += answers[i].timed_out ? "true" : "false";
+    failures += R"(,"error":")";
+    appendJsonEscaped(error, failures);
+    failures += "\"}";
+  }
+  if (required_failed || failed == count) {
+    // 504 when what decided the failure was time running out, else 502.
+    const bool timed_out = required_failed ? required_timed_out : all_timed_out;
+    std::string detail = required_failed ? "a required backend failed: " + first_required_failure
+                                         : "every backend failed; the first: " + first_failure;
+    std::string members = R"("backends":[)" + failures + "]";
+    co_return co_await answer(
+        {.status = timed_out ? 504 : 502, .detail = detail, .extra_members = members}, keep_alive);
+  }
+
+  nlohmann::json merged = policy::mergeAggregate(parts);
+  const policy::CompiledResponseTransform* response_transform = route_->response_transform.get();
+  if (response_transform != nullptr && response_transform->json() != nullptr) {
+    response_transform->json()->apply(merged);
+  }
+  transform_body_ = merged.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+
+  http::fields fields;
+  fields.set(http::field::content_type, "application/json");
+  fields.set("X-Turnpike-Complete", failed == 0 ? "true" : "false");
+  status_ = 200;
+  ClientResponseHead head{
+      .status = 200,
+      .framing = BodyFraming::kContentLength,
+      .content_length = transform_body_.size(),
+      .keep_alive = keep_alive,
+      .http10_client = request_version_ < 11,
+      .request_id = request_id_,
+      .edits = response_transform != nullptr ? &response_transform->headers() : nullptr};
+  std::array<std::pair<std::string_view, std::string_view>, 3> rate_limit_fields;
+  std::array<std::string, 3> rate_limit_values;
+  if (rate_limit_) {
+    rate_limit_values = {std::to_string(rate_limit_->limit), std::to_string(rate_limit_->remaining),
+                         std::to_string(rate_limit_->reset_s)};
+    rate_limit_fields = {{{"RateLimit-Limit", rate_limit_values[0]},
+                          {"RateLimit-Remaining", rate_limit_values[1]},
+                          {"RateLimit-Reset", rate_limit_values[2]}}};
+    head.extra = rate_limit_fields;
+  }
+  client_head_.clear();
+  appendClientResponseHead(fields, head, client_head_);
+  arm(Phase::kClientIo, options_.client_io_timeout);
+  std::array<asio::const_buffer, 2> buffers = {
+      asio::buffer(client_head_), head_ ? asio::const_buffer() : asio::buffer(transform_body_)};
+  auto [ec, n] = co_await asio::async_write(client_, buffers, kTuple);
+  disarm();
+  if (ec) co_return false;
+  if (!head_) bytes_sent_ += transform_body_.size();
   co_return keep_alive;
 }
 

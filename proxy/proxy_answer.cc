@@ -49,7 +49,12 @@ void renderProblem(const ProxyAnswer& answer, std::string_view request_id, bool 
   appendJsonEscaped(answer.detail, body);
   body += R"(","request_id":")";
   appendJsonEscaped(request_id, body);
-  body += "\"}\n";
+  body += '"';
+  if (!answer.extra_members.empty()) {
+    body += ',';
+    body += answer.extra_members;
+  }
+  body += "}\n";
 
   out += "HTTP/1.1 ";
   out += std::to_string(answer.status);

@@ -20,6 +20,8 @@ struct ProxyAnswer {
   std::string_view detail;  // one sentence for the caller; JSON-escaped when rendered
   // Extra header lines, e.g. {"WWW-Authenticate", "ApiKey"} or {"Retry-After", "3"}.
   std::vector<std::pair<std::string_view, std::string>> headers;
+  // More members of the problem body, as JSON text without braces ("\"backends\":[...]").
+  std::string_view extra_members;
 };
 
 // Appends a whole HTTP/1.1 response to `out`: status line, Content-Type, Content-Length,

@@ -1,0 +1,172 @@
+#include "proxy/backend_call.h"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <memory>
+#include <optional>
+
+#include "proxy/upstream/connection_pool.h"
+#include "proxy/upstream/service_balancer.h"
+#include "proxy/worker.h"
+
+namespace turnpike::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
+
+// What the timer cancels when the call's time is up. Shared with the timer's handler, which may
+// run after the call returned (then it finds nothing to cancel).
+struct Cancel {
+  tcp::socket* socket = nullptr;
+  tcp::resolver* resolver = nullptr;
+  bool fired = false;
+
+  void operator()() {
+    fired = true;
+    boost::system::error_code ignored;
+    if (socket != nullptr) socket->cancel(ignored);
+    if (resolver != nullptr) resolver->cancel();
+  }
+};
+
+asio::awaitable<boost::system::error_code> connectTo(upstream::UpstreamConnection& connection,
+                                                     const UpstreamTarget& target, Cancel& cancel) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(target.host, ec);
+  if (!ec) {
+    auto [connect_ec] =
+        co_await connection.socket.async_connect(tcp::endpoint(address, target.port), kTuple);
+    co_return connect_ec;
+  }
+  tcp::resolver resolver(connection.socket.get_executor());
+  cancel.resolver = &resolver;
+  auto [resolve_ec, endpoints] =
+      co_await resolver.async_resolve(target.host, std::to_string(target.port), kTuple);
+  cancel.resolver = nullptr;
+  if (resolve_ec) co_return resolve_ec;
+  auto [connect_ec, endpoint] = co_await asio::async_connect(connection.socket, endpoints, kTuple);
+  co_return connect_ec;
+}
+
+}  // namespace
+
+asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& call) {
+  BackendAnswer answer;
+  const CompiledService& service = *call.service;
+  std::shared_ptr<upstream::ServiceBalancer> balancer = worker.balancer(service, call.version);
+  const std::optional<std::size_t> picked = balancer->pick({}, Clock::now(), 0);
+  if (!picked) {
+    answer.error = "no healthy target for service " + service.name();
+    co_return answer;
+  }
+  const uint64_t generation = balancer->generation();
+  const UpstreamTarget target = balancer->target(*picked);
+  answer.url = target.url;
+  auto report = [&](bool ok) {
+    std::optional<std::size_t> index = picked;
+    if (balancer->generation() != generation) index = balancer->indexOf(target.url);
+    if (!index) return;
+    if (ok) {
+      balancer->reportSuccess(*index);
+    } else {
+      balancer->reportFailure(*index, Clock::now());
+    }
+  };
+
+  auto executor = co_await asio::this_coro::executor;
+  auto cancel = std::make_shared<Cancel>();
+  asio::steady_timer timer(executor);
+  timer.expires_after(call.timeout);
+  timer.async_wait([cancel](boost::system::error_code ec) {
+    if (!ec) (*cancel)();
+  });
+  struct StopTimer {
+    asio::steady_timer& timer;
+    Cancel& cancel;
+    ~StopTimer() {
+      cancel.socket = nullptr;
+      cancel.resolver = nullptr;
+      timer.cancel();
+    }
+  } stop_timer{timer, *cancel};
+
+  std::string head;
+  {
+    UpstreamRequestHead request = call.head;
+    request.host = target.authority;
+    const http::fields none;  // no client fields: an aggregate passes on none of them
+    appendUpstreamRequestHead(none, request, head);
+  }
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<upstream::UpstreamConnection> connection = worker.pool().take(target.url);
+    const bool reused = connection != nullptr;
+    if (!connection) {
+      connection = std::make_unique<upstream::UpstreamConnection>(executor);
+      connection->key = target.url;
+      cancel->socket = &connection->socket;
+      boost::system::error_code ec = co_await connectTo(*connection, target, *cancel);
+      if (ec) {
+        answer.timed_out = cancel->fired;
+        answer.error = answer.timed_out ? "connecting to " + target.url + " timed out"
+                                        : "cannot connect to " + target.url + ": " + ec.message();
+        report(false);
+        co_return answer;
+      }
+      boost::system::error_code ignored;
+      connection->socket.set_option(tcp::no_delay(true), ignored);
+    }
+    cancel->socket = &connection->socket;
+
+    auto [write_ec, written] =
+        co_await asio::async_write(connection->socket, asio::buffer(head), kTuple);
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(kMaxBackendBody);
+    boost::system::error_code ec = write_ec;
+    if (!ec) {
+      auto [read_ec, read] =
+          co_await http::async_read(connection->socket, connection->buffer, parser, kTuple);
+      ec = read_ec;
+    }
+    cancel->socket = nullptr;
+    if (ec) {
+      answer.timed_out = cancel->fired;
+      if (reused && !answer.timed_out && !parser.got_some() && attempt == 0) continue;
+      answer.error = answer.timed_out ? "no answer from " + target.url + " within " +
+                                            std::to_string(call.timeout.count()) + " ms"
+                                      : "the upstream " + target.url + " failed: " + ec.message();
+      report(false);
+      co_return answer;
+    }
+    report(true);
+    auto& response = parser.get();
+    answer.status = static_cast<int>(response.result_int());
+    answer.content_type = response[http::field::content_type];
+    answer.content_encoding = response[http::field::content_encoding];
+    if (response.keep_alive() && connection->buffer.size() == 0) {
+      ++connection->requests;
+      worker.pool().put(std::move(connection), Clock::now());
+    }
+    answer.body = std::move(response.body());
+    co_return answer;
+  }
+  co_return answer;  // not reached: the second attempt always returns
+}
+
+}  // namespace turnpike::proxy
