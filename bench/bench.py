@@ -13,6 +13,7 @@ the noise of a shared machine falls on every target alike. Scenario numbers foll
   2  1 + API-key auth + rate-limit policy 6  snapshot build time and memory (1k, 10k, 100k)
   3  1 MiB GET responses                  7  admin write -> proxy propagation (200 writes)
   4  1 MiB POST bodies                    8  added p99 latency at ~half the peak rate
+  9  a three-backend aggregate route against the same three calls made one after another
 
 Prints a table and writes JSON (default <build-dir>/bench-results.json, or $OUT). The exit
 status is 1 when the harness itself misbehaved (a wrk run with no requests, socket errors or
@@ -39,6 +40,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +50,7 @@ WRK_SCRIPT = BENCH_DIR / "wrk" / "bench.lua"
 SMALL_BODY = 100
 LARGE_BODY = 1024 * 1024
 FORBIDDEN_PORTS = {80, 443, 8000, 8001}
-ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8]
+ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 TITLES = {
     1: "100 B GET, plain proxying",
@@ -59,7 +61,9 @@ TITLES = {
     6: "snapshot build time and memory",
     7: "admin write -> proxy propagation",
     8: "added latency at ~half of the peak rate",
+    9: "3-backend aggregate vs 3 sequential calls",
 }
+AGGREGATE_PARTS = ["/j/1", "/j/2", "/j/3"]
 
 
 class HarnessError(Exception):
@@ -353,6 +357,10 @@ class Stack:
             {**route("/1mb"), "name": "s3-1mb"},
             {**route("/upload"), "name": "s4-upload", "methods": ["POST"]},
         ]
+        # Scenario 9: one call answered from three backend calls, merged under three groups.
+        routes.append({"name": "s9-aggregate", "paths": ["/agg"], "aggregate": {"backends": [
+            {"service": "bench-upstream", "path": part, "group": f"part{n}", "required": True}
+            for n, part in enumerate(AGGREGATE_PARTS, 1)]}})
         routes += [route(f"/r/{i}") for i in range(r_routes)]
         config = {
             "services": [{"name": "bench-upstream", "targets": [
@@ -730,6 +738,61 @@ def scenario_8(stack, args, report):
     return result
 
 
+def sequential_latency(port, paths, iterations):
+    """Wall time of `paths` requested one after another on one keep-alive connection, per
+    iteration, in milliseconds (what a client without the aggregate route would wait)."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=10)
+    times = []
+    try:
+        for _ in range(iterations):
+            started = time.perf_counter()
+            for path in paths:
+                conn.request("GET", path, headers={"Host": "bench"})
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200 or not body:
+                    raise HarnessError(f"127.0.0.1:{port}{path} answered {resp.status}")
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        conn.close()
+    return times
+
+
+def latency_summary(times):
+    ordered = sorted(times)
+    return {"iterations": len(times), "p50_ms": median(ordered),
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+            "mean_ms": statistics.fmean(ordered)}
+
+
+def scenario_9(stack, args, report):
+    """What a client waits for: one call to the aggregate route (Turnpike asks the three
+    backends at once and merges their JSON) against the three backend calls made one after
+    another straight to the upstream, each from one keep-alive connection, interleaved rounds.
+    Then wrk's throughput of the aggregate route, for the CPU it costs."""
+    status, data = http("GET", stack.url("turnpike", "/agg"))
+    merged = json.loads(data) if status == 200 else None
+    if not isinstance(merged, dict) or sorted(merged) != ["part1", "part2", "part3"]:
+        raise HarnessError(f"turnpike /agg answered {status}: {data[:200]!r}")
+    iterations = 200 if args.quick else 2000
+    times = {"turnpike aggregate": [], "direct 3 in a row": []}
+    for round_index in range(args.rounds):
+        agg = sequential_latency(stack.turnpike.proxy_port, ["/agg"], iterations)
+        seq = sequential_latency(stack.upstream_port, AGGREGATE_PARTS, iterations)
+        times["turnpike aggregate"] += agg
+        times["direct 3 in a row"] += seq
+        log(f"    round {round_index + 1}: aggregate p50 {median(agg):.3f} ms, three direct "
+            f"calls p50 {median(seq):.3f} ms")
+    latency = {name: latency_summary(t) for name, t in times.items()}
+    result = load_scenario(stack, 9, {"turnpike": {"path": "/agg", "expect_bytes": len(data)}},
+                           args, report)
+    a, d = latency["turnpike aggregate"], latency["direct 3 in a row"]
+    result["sequential_latency"] = latency
+    result["ratios"] = {"aggregate_vs_sequential_p50": ratio(a["p50_ms"], d["p50_ms"]),
+                        "aggregate_vs_sequential_p99": ratio(a["p99_ms"], d["p99_ms"])}
+    return result
+
+
 SCENARIO_RUNNERS = {
     1: proxy_scenario(1, {"path": "/s1", "expect_bytes": SMALL_BODY}),
     2: scenario_2,
@@ -740,6 +803,7 @@ SCENARIO_RUNNERS = {
     6: scenario_6,
     7: scenario_7,
     8: scenario_8,
+    9: scenario_9,
 }
 
 
@@ -822,6 +886,14 @@ def print_table(report):
                         f"{c['put_config_s']:.2f} s, load + build per write "
                         f"{fmt(c['load_and_build_ms'], '.1f')} ms, RSS once served "
                         f"{c['rss_after_config_mb']:.1f} MB")
+            if key == "9":
+                for name, l in result["sequential_latency"].items():
+                    log(f"{'':<44} one client, {l['iterations']} calls: {name:<18} p50 "
+                        f"{l['p50_ms']:.3f} ms, p99 {l['p99_ms']:.3f} ms")
+                r = result["ratios"]
+                log(f"{'':<44} aggregate / three in a row: p50 "
+                    f"{fmt(r['aggregate_vs_sequential_p50'], '.2f')}x, p99 "
+                    f"{fmt(r['aggregate_vs_sequential_p99'], '.2f')}x")
             if key == "8":
                 a = result["added_p99_ms"]
                 pacing = result["pacing"]
@@ -891,7 +963,7 @@ def parse_args(argv):
     p.add_argument("--propagation-writes", type=int,
                    help="admin writes in scenario 7 (default 200)")
     p.add_argument("--scenarios", default=",".join(map(str, ALL_SCENARIOS)),
-                   help="comma-separated scenario numbers (default all: 1,2,...,8)")
+                   help="comma-separated scenario numbers (default all: 1,2,...,9)")
     p.add_argument("--out", default=os.environ.get("OUT"),
                    help="JSON results file (default $OUT, else <build-dir>/bench-results.json)")
     p.add_argument("--keep-tmp", action="store_true",
@@ -907,7 +979,7 @@ def parse_args(argv):
     except ValueError:
         p.error("--scenarios takes numbers such as 1,2,5")
     if not args.scenarios or any(s not in ALL_SCENARIOS for s in args.scenarios):
-        p.error("--scenarios: numbers from 1 to 8")
+        p.error("--scenarios: numbers from 1 to 9")
     if (args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.workers < 1
             or args.connections < 1 or args.threads < 1 or args.latency_connections < 0):
         p.error("--rounds, --duration, --workers, --connections and --threads must be "
