@@ -169,6 +169,45 @@ TEST(HeaderRewriteTest, ResponseHeadKeepsTheUpstreamsRequestIdAndAddsExtraFields
             "\r\n");
 }
 
+TEST(HeaderRewriteTest, RouteHeaderEditsApplyToTheClientsFieldsOnly) {
+  http::fields f;
+  f.set("Cookie", "a=b");
+  f.set("X-Old", "kept value");
+  f.set("X-Api-Version", "1");
+  f.set("Accept", "*/*");
+  const policy::HeaderEdits edits =
+      policy::compileHeaderEdits({{"x-api-version", "2"}}, {"cookie"}, {{"x-old", "x-new"}});
+  EXPECT_EQ(requestHead(f, {.method = "GET",
+                            .target = "/",
+                            .host = "up",
+                            .forwarding = {.client_ip = "10.0.0.1", .request_id = "rid"},
+                            .edits = &edits}),
+            "GET / HTTP/1.1\r\n"
+            "Host: up\r\n"
+            "x-new: kept value\r\n"
+            "Accept: */*\r\n"
+            "x-api-version: 2\r\n"
+            "X-Forwarded-For: 10.0.0.1\r\n"
+            "X-Request-Id: rid\r\n"
+            "\r\n");
+
+  http::fields response;
+  response.set("Server", "upstream/1.0");
+  response.set("Cache-Control", "public");
+  const policy::HeaderEdits response_edits =
+      policy::compileHeaderEdits({{"cache-control", "no-store"}}, {"server"});
+  EXPECT_EQ(responseHead(response, {.status = 200,
+                                    .framing = BodyFraming::kContentLength,
+                                    .content_length = 2,
+                                    .request_id = "rid",
+                                    .edits = &response_edits}),
+            "HTTP/1.1 200 OK\r\n"
+            "cache-control: no-store\r\n"
+            "X-Request-Id: rid\r\n"
+            "Content-Length: 2\r\n"
+            "\r\n");
+}
+
 TEST(HeaderRewriteTest, RequestIdsFromClientsAreChecked) {
   EXPECT_TRUE(isAcceptableRequestId("4bf92f3577b34da6a3ce929d0e0e4736"));
   EXPECT_FALSE(isAcceptableRequestId(""));

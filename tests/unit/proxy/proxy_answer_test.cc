@@ -27,6 +27,21 @@ TEST(ProxyAnswerTest, RendersAProblemJsonResponse) {
   EXPECT_EQ(json["request_id"], "rid-1");
 }
 
+TEST(ProxyAnswerTest, ExtraMembersJoinTheProblemBody) {
+  std::string wire;
+  renderProblem({.status = 502,
+                 .detail = "a required backend failed",
+                 .extra_members = R"("backends":[{"service":"users"}])"},
+                "r", true, false, wire);
+  const std::string body = bodyOf(wire);
+  EXPECT_NE(wire.find("Content-Length: " + std::to_string(body.size()) + "\r\n"),
+            std::string::npos);
+  auto json = nlohmann::json::parse(body);
+  EXPECT_EQ(json["status"], 502);
+  EXPECT_EQ(json["request_id"], "r");
+  EXPECT_EQ(json["backends"], nlohmann::json::parse(R"([{"service":"users"}])"));
+}
+
 TEST(ProxyAnswerTest, CloseExtraHeadersAndHead) {
   std::string wire;
   renderProblem(
