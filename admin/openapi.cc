@@ -56,6 +56,195 @@ json entityNameSchema(bool allow_at = false) {
           {"description", "Unique; not a UUID, so that /{id_or_name} is unambiguous."}};
 }
 
+// The optional route members of model/route_transform.h, with the limits its readers enforce.
+void addRouteTransformSchemas(json& s) {
+  // name -> string, at most 64 entries (readStringMap).
+  auto string_map = [](const std::string& description, json key_schema, json value_schema) {
+    return json{{"type", "object"},
+                {"maxProperties", 64},
+                {"propertyNames", std::move(key_schema)},
+                {"additionalProperties", std::move(value_schema)},
+                {"description", description}};
+  };
+  const json header_name = {
+      {"type", "string"},
+      {"pattern", "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+      {"description", "A header name, stored lower case; not one Turnpike sets itself."}};
+  const json header_value = {{"type", "string"}, {"maxLength", 4096}};
+  const json header_names = {{"type", "array"},
+                             {"uniqueItems", true},
+                             {"items", header_name},
+                             {"default", json::array()},
+                             {"description", "Header names to remove (case-insensitive)."}};
+  const json query_name = {{"type", "string"}, {"minLength", 1}, {"maxLength", 256}};
+  const json dot_path = {{"type", "string"},
+                         {"minLength", 1},
+                         {"maxLength", 512},
+                         {"pattern", "^[^.]+(\\.[^.]+)*$"},
+                         {"description", "Member names joined by '.'."}};
+  const json member_name = {
+      {"type", "string"}, {"minLength", 1}, {"maxLength", 256}, {"pattern", "^[^.]+$"}};
+  const json timeout_ms = integer(1, 600000, 10000);
+
+  json wrap = member_name;
+  wrap["type"] = {"string", "null"};
+  wrap["default"] = nullptr;
+  wrap["description"] = "Puts the result under this one member; null: not wrapped.";
+  s["JsonShape"] = {
+      {"type", "object"},
+      {"description",
+       "How a JSON body is reshaped, in this order: allow keeps only the listed dot paths "
+       "(empty: everything), deny drops the listed dot paths, rename renames the member a dot "
+       "path names, wrap puts the result under one member. A dot path walks objects; an array "
+       "of objects on the way applies the rest of the path to each element."},
+      {"additionalProperties", false},
+      {"properties",
+       {{"allow",
+         {{"type", "array"},
+          {"maxItems", 64},
+          {"uniqueItems", true},
+          {"items", dot_path},
+          {"default", json::array()}}},
+        {"deny",
+         {{"type", "array"},
+          {"maxItems", 64},
+          {"uniqueItems", true},
+          {"items", dot_path},
+          {"default", json::array()}}},
+        {"rename",
+         string_map("Dot path -> the member's new name (replaces the path's last segment).",
+                    dot_path, member_name)},
+        {"wrap", std::move(wrap)}}}};
+
+  s["PathRewrite"] = {
+      {"type", "object"},
+      {"description", "Rewrites the upstream path (after strip_path)."},
+      {"additionalProperties", false},
+      {"required", {"match", "replace"}},
+      {"properties",
+       {{"match",
+         {{"type", "string"},
+          {"minLength", 1},
+          {"examples", {"^/api/v1/(.*)$"}},
+          {"description", "RE2, searched in the path (anchor it with ^...$ to match it whole)."}}},
+        {"replace",
+         {{"type", "string"},
+          {"pattern", "^/[^ ?#]*$"},
+          {"examples", {"/v2/\\1"}},
+          {"description",
+           "Starts with '/'; \\1..\\9 insert match's capture groups. No spaces, control "
+           "characters, '?' or '#'."}}}}}};
+
+  s["RequestTransform"] = {
+      {"type", "object"},
+      {"description",
+       "Edits the request on its way upstream, in this order: remove_headers, rename_headers, "
+       "set_headers; remove_query, set_query; rewrite_path. Headers Turnpike owns (framing, "
+       "hop-by-hop, Host, X-Forwarded-*, X-Consumer-*, X-Request-Id) cannot be set, removed or "
+       "renamed."},
+      {"additionalProperties", false},
+      {"properties",
+       {{"set_headers",
+         string_map("Header name -> value (replaces every value).", header_name, header_value)},
+        {"remove_headers", header_names},
+        {"rename_headers", string_map("Old header name -> new header name.", header_name,
+                                      {{"type", "string"}, {"pattern", header_name["pattern"]}})},
+        {"set_query", string_map("Query parameter -> value (raw; encoded when sent).", query_name,
+                                 {{"type", "string"}, {"maxLength", 4096}})},
+        {"remove_query",
+         {{"type", "array"},
+          {"uniqueItems", true},
+          {"items", query_name},
+          {"default", json::array()},
+          {"description", "Query parameter names (raw) to remove."}}},
+        {"rewrite_path",
+         {{"oneOf", {schemaRef("PathRewrite"), {{"type", "null"}}}}, {"default", nullptr}}}}}};
+
+  s["ResponseTransform"] = {
+      {"type", "object"},
+      {"description",
+       "Edits the upstream's response, in this order: remove_headers, set_headers, then the "
+       "JSON body (json)."},
+      {"additionalProperties", false},
+      {"properties",
+       {{"set_headers",
+         string_map("Header name -> value (replaces every value).", header_name, header_value)},
+        {"remove_headers", header_names},
+        {"json",
+         {{"oneOf", {schemaRef("JsonShape"), {{"type", "null"}}}},
+          {"default", nullptr},
+          {"description", "Reshapes a JSON body; null: the body passes untouched."}}},
+        {"max_body_bytes",
+         {{"type", "integer"},
+          {"minimum", 1},
+          {"maximum", 67108864},
+          {"default", 1048576},
+          {"description",
+           "JSON bodies larger than this pass untouched (so do bodies that are not JSON)."}}}}}};
+
+  json backend_timeout = timeout_ms;
+  backend_timeout["type"] = {"integer", "null"};
+  backend_timeout["default"] = nullptr;
+  backend_timeout["description"] =
+      "At most the aggregate's timeout_ms; null: the aggregate's timeout_ms.";
+  json group = member_name;
+  group["type"] = {"string", "null"};
+  group["default"] = nullptr;
+  group["description"] =
+      "Unique among the backends: the answer goes under this member; null: shallow-merged into "
+      "the top level, in the listed order.";
+  s["AggregateBackend"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"required", {"service", "path"}},
+      {"properties",
+       {{"service",
+         {{"type", "string"},
+          {"description", "Service id or name on input; returned as the service id."}}},
+        {"path",
+         {{"type", "string"},
+          {"pattern", "^/"},
+          {"maxLength", 2048},
+          {"examples", {"/users/{id}"}},
+          {"description",
+           "Origin-form target; whole-segment {param} placeholders (not in the query) take the "
+           "route's path parameters and must be parameters of every route path."}}},
+        {"method",
+         {{"type", "string"},
+          {"pattern", "^[A-Za-z]{1,20}$"},
+          {"default", "GET"},
+          {"description", "Stored upper case."}}},
+        {"group", std::move(group)},
+        {"required",
+         {{"type", "boolean"},
+          {"default", false},
+          {"description", "A failure of this backend fails the whole answer (502/504)."}}},
+        {"timeout_ms", std::move(backend_timeout)},
+        {"json",
+         {{"oneOf", {schemaRef("JsonShape"), {{"type", "null"}}}},
+          {"default", nullptr},
+          {"description", "Reshapes this backend's answer before the merge."}}}}}};
+
+  json aggregate_timeout = timeout_ms;
+  aggregate_timeout["description"] = "Bound on the whole fan-out.";
+  s["Aggregate"] = {
+      {"type", "object"},
+      {"description",
+       "Fans out to every backend in parallel and answers 200 with the merged JSON objects and "
+       "X-Turnpike-Complete: true|false; a failed required backend, or all backends failing, "
+       "makes the answer 502/504."},
+      {"additionalProperties", false},
+      {"required", {"backends"}},
+      {"properties",
+       {{"backends",
+         {{"type", "array"},
+          {"minItems", 1},
+          {"maxItems", 16},
+          {"items", schemaRef("AggregateBackend")},
+          {"description", "Merged in this order."}}},
+        {"timeout_ms", std::move(aggregate_timeout)}}}};
+}
+
 json schemas() {
   json s;
 
@@ -115,14 +304,20 @@ json schemas() {
           {"description", "Header or query parameter names to read the key from."}}},
         {"hide_credentials", {{"type", "boolean"}, {"default", false}}}}}};
 
+  addRouteTransformSchemas(s);
+
   {
     json p;
     addEntityFields(p);
     p["name"] = entityNameSchema();
     p["name"]["type"] = {"string", "null"};
     p["name"]["description"] = "Optional; unique when given.";
-    p["service"] = {{"type", "string"},
-                    {"description", "Service id or name on input; returned as the service id."}};
+    p["service"] = {
+        {"type", {"string", "null"}},
+        {"description",
+         "Service id or name on input; returned as the service id. Required unless `aggregate` "
+         "is set; an aggregate route has no service (absent or null on input, null when "
+         "returned)."}};
     p["hosts"] = stringArray("\"api.example.com\" or \"*.example.org\", optional \":port\".");
     p["paths"] = stringArray(
         "Prefix match; {param} segments match by segment; a leading ~ makes an RE2 regex "
@@ -137,12 +332,32 @@ json schemas() {
     p["auth"] = schemaRef("RouteAuth");
     p["allow_groups"] = stringArray("Empty: any authenticated consumer.");
     p["rate_limit_policies"] = stringArray("Policy ids or names on input; returned as ids.");
-    s["Route"] = {{"type", "object"},
-                  {"description",
-                   "Which requests go where. At least one of hosts, paths, methods is required."},
-                  {"additionalProperties", false},
-                  {"required", {"service"}},
-                  {"properties", p}};
+    p["request_transform"] = {
+        {"oneOf", {schemaRef("RequestTransform"), {{"type", "null"}}}},
+        {"description",
+         "Optional; returned only when set. On an aggregate route only set_headers applies (to "
+         "every backend request)."}};
+    p["response_transform"] = {{"oneOf", {schemaRef("ResponseTransform"), {{"type", "null"}}}},
+                               {"description", "Optional; returned only when set."}};
+    p["aggregate"] = {
+        {"oneOf", {schemaRef("Aggregate"), {{"type", "null"}}}},
+        {"description",
+         "Optional; returned only when set. The route then has no `service`: it fans out to "
+         "every backend in parallel and merges their JSON objects."}};
+    // The service rule of parseRoute: required without an aggregate, absent (or null) with one.
+    const json has_aggregate = {{"required", {"aggregate"}},
+                                {"properties", {{"aggregate", {{"type", "object"}}}}}};
+    s["Route"] = {
+        {"type", "object"},
+        {"description",
+         "Which requests go where. At least one of hosts, paths, methods is required. "
+         "`service` is required unless `aggregate` is set, and must then be absent or "
+         "null."},
+        {"additionalProperties", false},
+        {"properties", p},
+        {"if", has_aggregate},
+        {"then", {{"properties", {{"service", {{"type", "null"}}}}}}},
+        {"else", {{"required", {"service"}}, {"properties", {{"service", {{"type", "string"}}}}}}}};
   }
 
   {
@@ -318,7 +533,9 @@ json schemas() {
           {"description", "The route that serves the request; null: the proxy answers 404."},
           {"properties",
            {{"route", schemaRef("EntityRef")},
-            {"service", schemaRef("EntityRef")},
+            {"service",
+             {{"oneOf", {schemaRef("EntityRef"), {{"type", "null"}}}},
+              {"description", "null for an aggregate route."}}},
             {"path",
              {{"type", {"string", "null"}},
               {"description", "The route path that matched; null for a path-less route."}}},

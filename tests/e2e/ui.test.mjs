@@ -381,6 +381,114 @@ function uiTests() {
     await ui.shot('route-invalid');
   });
 
+  // GET of the admin API from the test itself: {status, body}.
+  async function adminGet(path) {
+    const response = await fetch(`${server.adminUrl}${path}`,
+        {headers: {authorization: `Bearer ${server.token}`}});
+    return {status: response.status, body: await response.json().catch(() => null)};
+  }
+
+  step('transform', 'edits a response transform as JSON: stored, shown, errors at the field',
+      ['service'], async () => {
+        const name = 'shaped-api';
+        const transform = {remove_headers: ['server'],
+          json: {allow: [], deny: ['internal'], rename: {usr: 'user'}, wrap: 'data'},
+          max_body_bytes: 65536};
+        await navTo('Routes', 'Routes');
+        await openNewForm('route');
+        const from = page.url();
+        await main().getByLabel('Name', {exact: true}).fill(name);
+        await main().getByLabel('Service', {exact: true}).selectOption({label: SERVICE});
+        await main().getByLabel('Paths', {exact: true}).fill('/shaped');
+        const area = main().getByLabel('Response transform', {exact: true});
+
+        // Not JSON: the error is shown at the area and nothing is sent.
+        const versionBefore = (await adminGet('/status')).body.config_version;
+        const writes = [];
+        const onRequest = (request) => {
+          if (request.method() !== 'GET') writes.push(`${request.method()} ${request.url()}`);
+        };
+        page.on('request', onRequest);
+        try {
+          await area.fill('{"remove_headers": ["server"],}');
+          await main().getByRole('button', {name: 'Create', exact: true}).click();
+          await expectFieldError(area, 'Response transform', /not valid JSON/);
+        } finally {
+          page.off('request', onRequest);
+        }
+        assert.deepEqual(writes, [], 'a JSON syntax error sends nothing to the API');
+        assert.equal(page.url(), from, 'the form stays open after a JSON syntax error');
+        assert.equal((await adminGet(`/routes/${name}`)).status, 404, 'no route was created');
+        assert.equal((await adminGet('/status')).body.config_version, versionBefore,
+            'the configuration version did not move');
+        await ui.shot('route-transform-invalid-json');
+
+        await area.fill(JSON.stringify(transform, null, 2));
+        await ui.shot('route-transform-new');
+        await submitForm('Create');
+        const stored = await adminGet(`/routes/${name}`);
+        assert.equal(stored.status, 200, 'the route was created');
+        assert.deepEqual(stored.body.response_transform,
+            {set_headers: {}, ...transform}, 'the response transform was stored as written');
+        assert.equal(stored.body.request_transform, undefined, 'no request transform was sent');
+        assert.equal(stored.body.aggregate, undefined, 'no aggregate was sent');
+
+        // The detail page shows it; the edit form starts from it.
+        await visible(h1(name), `the route's detail page (h1 "${name}")`);
+        await visible(main().getByText('Response transform', {exact: true}),
+            'the "Response transform" row of the detail page');
+        await visible(main().getByRole('link', {name: SERVICE, exact: true}),
+            'the route\'s service as a link');
+        await ui.shot('route-transform-detail');
+        await main().getByRole('button', {name: 'Edit', exact: true}).click();
+        await visible(area, 'the "Response transform" area of the edit form');
+        assert.deepEqual(JSON.parse(await area.inputValue()), stored.body.response_transform,
+            'the edit form shows the stored response transform');
+
+        // A value the API refuses: its error (response_transform.max_body_bytes) is shown at
+        // the area, and the stored route is unchanged.
+        ui.allowApiErrors(400, 422);
+        await area.fill('{"max_body_bytes": 0}');
+        await main().getByRole('button', {name: 'Save', exact: true}).click();
+        await expectFieldError(area, 'Response transform', /max_body_bytes/);
+        assert.deepEqual((await adminGet(`/routes/${name}`)).body, stored.body,
+            'a refused edit changes nothing');
+        await ui.shot('route-transform-refused');
+
+        const removed = await fetch(`${server.adminUrl}/routes/${name}`,
+            {method: 'DELETE', headers: {authorization: `Bearer ${server.token}`}});
+        assert.equal(removed.status, 204, 'the route is deleted again');
+      });
+
+  step('aggregate', 'creates an aggregate route without a service; the list says so',
+      ['service'], async () => {
+        const name = 'combined-api';
+        await navTo('Routes', 'Routes');
+        await openNewForm('route');
+        await main().getByLabel('Name', {exact: true}).fill(name);
+        await main().getByLabel('Paths', {exact: true}).fill('/combined');
+        await main().getByLabel('Aggregate', {exact: true}).fill(JSON.stringify(
+            {backends: [{service: SERVICE, path: '/orders', group: 'orders'}]}));
+        await submitForm('Create');
+        const stored = await adminGet(`/routes/${name}`);
+        assert.equal(stored.status, 200, 'the aggregate route was created');
+        assert.equal(stored.body.service, null, 'an aggregate route has no service');
+        assert.equal(stored.body.aggregate.backends.length, 1);
+        await visible(main().getByText('Aggregate of 1 backend', {exact: true}),
+            'the detail page saying "Aggregate of 1 backend" for the service');
+        await ui.shot('route-aggregate-detail');
+        await navTo('Routes', 'Routes');
+        const row = rowWithLink(name);
+        await visible(row, `the route "${name}" in the list`);
+        assert.match(await row.innerText(), /Aggregate of 1 backend/,
+            'the list shows the aggregate where the service would be');
+        await ui.shot('routes-with-aggregate');
+
+        const removed = await fetch(`${server.adminUrl}/routes/${name}`,
+            {method: 'DELETE', headers: {authorization: `Bearer ${server.token}`}});
+        assert.equal(removed.status, 204, 'the route is deleted again');
+      });
+
   step('key', 'creates an API key: shown once, only its prefix after a reload', ['consumer'],
       async () => {
         await navTo('Consumers', 'Consumers');

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -100,6 +102,141 @@ void collectRefs(const json& node, std::vector<std::string>& refs) {
   }
 }
 
+// The JSON Schema (2020-12) keywords the document uses, enough to check that real API bodies
+// conform: $ref, oneOf, if/then/else, type, enum, const, properties, required,
+// additionalProperties, propertyNames, maxProperties, items, minItems, maxItems, uniqueItems,
+// minimum, maximum, minLength, maxLength, pattern. Each problem is "<where>: <what>".
+class SchemaChecker {
+ public:
+  explicit SchemaChecker(const json& doc) : doc_(doc) {}
+
+  std::vector<std::string> check(const json& schema, const json& value) const {
+    std::vector<std::string> problems;
+    visit(schema, value, "$", problems);
+    return problems;
+  }
+  bool accepts(const json& schema, const json& value) const { return check(schema, value).empty(); }
+
+ private:
+  static bool hasType(const json& value, const std::string& type) {
+    if (type == "integer") {
+      return value.is_number_integer() ||
+             (value.is_number_float() && std::trunc(value.get<double>()) == value.get<double>());
+    }
+    if (type == "number") return value.is_number();
+    if (type == "string") return value.is_string();
+    if (type == "boolean") return value.is_boolean();
+    if (type == "object") return value.is_object();
+    if (type == "array") return value.is_array();
+    if (type == "null") return value.is_null();
+    return false;
+  }
+
+  void visit(const json& schema, const json& value, const std::string& at,
+             std::vector<std::string>& problems) const {
+    auto fail = [&](const std::string& what) { problems.push_back(at + ": " + what); };
+    if (schema.contains("$ref")) {
+      json target = resolve(doc_, schema["$ref"]);
+      if (target.is_null()) return fail("unresolved " + schema["$ref"].dump());
+      visit(target, value, at, problems);
+    }
+    if (schema.contains("oneOf")) {
+      int matches = 0;
+      for (const json& option : schema["oneOf"]) matches += check(option, value).empty() ? 1 : 0;
+      if (matches != 1) fail("matches " + std::to_string(matches) + " oneOf options, not 1");
+    }
+    if (schema.contains("if")) {
+      const char* branch = check(schema["if"], value).empty() ? "then" : "else";
+      if (schema.contains(branch)) visit(schema[branch], value, at, problems);
+    }
+    if (schema.contains("type")) {
+      const json& types = schema["type"];
+      bool ok = false;
+      for (const json& type : types.is_array() ? types : json::array({types})) {
+        ok |= hasType(value, type.get<std::string>());
+      }
+      if (!ok) return fail("is not of type " + types.dump() + ": " + value.dump());
+    }
+    if (schema.contains("enum") &&
+        std::find(schema["enum"].begin(), schema["enum"].end(), value) == schema["enum"].end()) {
+      fail("is not one of " + schema["enum"].dump());
+    }
+    if (schema.contains("const") && schema["const"] != value) {
+      fail("is not " + schema["const"].dump());
+    }
+    if (value.is_number()) {
+      if (schema.contains("minimum") && value.get<double>() < schema["minimum"].get<double>()) {
+        fail("is below the minimum " + schema["minimum"].dump());
+      }
+      if (schema.contains("maximum") && value.get<double>() > schema["maximum"].get<double>()) {
+        fail("is above the maximum " + schema["maximum"].dump());
+      }
+    }
+    if (value.is_string()) {
+      const std::string& text = value.get_ref<const std::string&>();
+      if (schema.contains("minLength") && text.size() < schema["minLength"].get<size_t>()) {
+        fail("is shorter than " + schema["minLength"].dump());
+      }
+      if (schema.contains("maxLength") && text.size() > schema["maxLength"].get<size_t>()) {
+        fail("is longer than " + schema["maxLength"].dump());
+      }
+      if (schema.contains("pattern") &&
+          !std::regex_search(text, std::regex(schema["pattern"].get<std::string>()))) {
+        fail(value.dump() + " does not match " + schema["pattern"].dump());
+      }
+    }
+    if (value.is_array()) {
+      if (schema.contains("minItems") && value.size() < schema["minItems"].get<size_t>()) {
+        fail("has fewer items than " + schema["minItems"].dump());
+      }
+      if (schema.contains("maxItems") && value.size() > schema["maxItems"].get<size_t>()) {
+        fail("has more items than " + schema["maxItems"].dump());
+      }
+      if (schema.value("uniqueItems", false) &&
+          std::set<json>(value.begin(), value.end()).size() != value.size()) {
+        fail("has duplicate items");
+      }
+      if (schema.contains("items")) {
+        for (size_t i = 0; i < value.size(); ++i) {
+          visit(schema["items"], value[i], at + "[" + std::to_string(i) + "]", problems);
+        }
+      }
+    }
+    if (value.is_object()) {
+      for (const json& name : schema.value("required", json::array())) {
+        if (!value.contains(name.get<std::string>())) fail("lacks the required " + name.dump());
+      }
+      if (schema.contains("maxProperties") &&
+          value.size() > schema["maxProperties"].get<size_t>()) {
+        fail("has more members than " + schema["maxProperties"].dump());
+      }
+      const json properties = schema.value("properties", json::object());
+      for (const auto& [name, member] : value.items()) {
+        const std::string where = at + "." + name;
+        if (schema.contains("propertyNames")) visit(schema["propertyNames"], name, where, problems);
+        if (properties.contains(name)) {
+          visit(properties[name], member, where, problems);
+        } else if (schema.contains("additionalProperties")) {
+          const json& extra = schema["additionalProperties"];
+          if (extra == false) {
+            problems.push_back(where + ": is not in the schema");
+          } else if (extra.is_object()) {
+            visit(extra, member, where, problems);
+          }
+        }
+      }
+    }
+  }
+
+  const json& doc_;
+};
+
+std::string lines(const std::vector<std::string>& problems) {
+  std::string out;
+  for (const std::string& p : problems) out += "  " + p + "\n";
+  return out;
+}
+
 class AdminOpenApiTest : public AdminSuiteTest {
  protected:
   json document() {
@@ -160,9 +297,12 @@ TEST_F(AdminOpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
   for (const std::string& ref : refs) {
     EXPECT_FALSE(resolve(doc, ref).is_null()) << "unresolved $ref " << ref;
   }
-  for (const char* schema : {"Service", "Target", "HealthCheck", "Route", "RouteAuth", "Consumer",
-                             "RateLimitPolicy", "ApiKey", "NewApiKey", "ApiKeyCreated", "Config",
-                             "ConfigChanges", "HistoryEntry", "Problem"}) {
+  for (const char* schema :
+       {"Service",         "Target",           "HealthCheck",       "Route",
+        "RouteAuth",       "RequestTransform", "ResponseTransform", "PathRewrite",
+        "JsonShape",       "Aggregate",        "AggregateBackend",  "Consumer",
+        "RateLimitPolicy", "ApiKey",           "NewApiKey",         "ApiKeyCreated",
+        "Config",          "ConfigChanges",    "HistoryEntry",      "Problem"}) {
     EXPECT_TRUE(doc["components"]["schemas"].contains(schema)) << "no schema " << schema;
   }
   EXPECT_TRUE(doc["components"]["schemas"]["ApiKeyCreated"]["properties"].contains("key"));
@@ -170,6 +310,101 @@ TEST_F(AdminOpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
   json problem = doc["components"]["schemas"]["Problem"]["properties"];
   for (const char* field : {"type", "title", "status", "detail", "errors"}) {
     EXPECT_TRUE(problem.contains(field)) << "Problem has no " << field;
+  }
+}
+
+// The Route schema documents every field a route has (API.md "Optional route fields for
+// transformation and aggregation" included): the bodies sent and the routes the API returns
+// conform, and bodies the server refuses for the service/aggregate rule the schema refuses too.
+TEST_F(AdminOpenApiTest, RouteSchemaDescribesRoutesWithTransformsAndAggregates) {
+  json doc = document();
+  const SchemaChecker checker(doc);
+  const json route_schema = doc["components"]["schemas"]["Route"];
+  ASSERT_TRUE(route_schema.is_object());
+  for (const char* field : {"request_transform", "response_transform", "aggregate"}) {
+    EXPECT_TRUE(route_schema["properties"].contains(field)) << "Route has no " << field;
+  }
+  const json response_transform = doc["components"]["schemas"]["ResponseTransform"];
+  EXPECT_EQ(response_transform["properties"]["max_body_bytes"]["default"], 1048576);
+  EXPECT_EQ(response_transform["properties"]["max_body_bytes"]["maximum"], 67108864);
+  const json aggregate = doc["components"]["schemas"]["Aggregate"];
+  EXPECT_EQ(aggregate["properties"]["backends"]["maxItems"], 16);
+  EXPECT_EQ(aggregate["properties"]["timeout_ms"]["default"], 10000);
+
+  const std::string service = uniqueName("oas-svc");
+  ASSERT_FALSE(mustCreate("/services", serviceBody(service)).is_null());
+  json plain = routeBody(uniqueName("oas-plain"), service);
+  json transformed = routeBody(uniqueName("oas-shaped"), service);
+  transformed["request_transform"] = {
+      {"set_headers", {{"x-api-version", "2"}}},
+      {"remove_headers", {"cookie"}},
+      {"rename_headers", {{"x-old", "x-new"}}},
+      {"set_query", {{"v", "2"}}},
+      {"remove_query", {"debug"}},
+      {"rewrite_path", {{"match", "^/api/v1/(.*)$"}, {"replace", "/v2/\\1"}}}};
+  transformed["response_transform"] = {{"remove_headers", {"server"}},
+                                       {"json",
+                                        {{"allow", {"id", "items.name"}},
+                                         {"deny", {"internal"}},
+                                         {"rename", {{"usr", "user"}}},
+                                         {"wrap", "data"}}},
+                                       {"max_body_bytes", 65536}};
+  json fan_out = {{"name", uniqueName("oas-aggregate")},
+                  {"paths", {"/oas-users/{id}"}},
+                  {"request_transform", {{"set_headers", {{"x-from", "aggregate"}}}}},
+                  {"aggregate",
+                   {{"backends",
+                     {{{"service", service},
+                       {"path", "/users/{id}"},
+                       {"group", "user"},
+                       {"required", true},
+                       {"timeout_ms", 500},
+                       {"json", {{"deny", {"password"}}}}},
+                      {{"service", service}, {"path", "/orders?user=1"}, {"method", "get"}}}},
+                    {"timeout_ms", 2000}}}};
+
+  for (const json& body : {plain, transformed, fan_out}) {
+    const std::string name = body["name"];
+    EXPECT_TRUE(checker.accepts(route_schema, body))
+        << "the request body of " << name << " does not conform:\n"
+        << lines(checker.check(route_schema, body));
+    json created = mustCreate("/routes", body);
+    ASSERT_FALSE(created.is_null()) << name;
+    for (const json& returned : {created, mustGet("/routes/" + name)}) {
+      EXPECT_TRUE(checker.accepts(route_schema, returned))
+          << "the route " << name << " as returned does not conform:\n"
+          << lines(checker.check(route_schema, returned)) << returned.dump(2);
+    }
+  }
+  json fetched = mustGet("/routes/" + fan_out["name"].get<std::string>());
+  EXPECT_TRUE(fetched["service"].is_null()) << fetched;
+  EXPECT_TRUE(fetched.contains("aggregate")) << fetched;
+  EXPECT_FALSE(mustGet("/routes/" + plain["name"].get<std::string>()).contains("aggregate"));
+
+  Response page = admin().get("/routes?size=1000");
+  ASSERT_EQ(page.status, 200) << page;
+  const json list_schema = doc["components"]["schemas"]["RouteList"];
+  EXPECT_TRUE(checker.accepts(list_schema, page.json()))
+      << lines(checker.check(list_schema, page.json()));
+
+  // What the server refuses, the schema refuses (and nothing of it is stored).
+  json no_target = plain;
+  no_target["name"] = uniqueName("oas-bad");
+  no_target.erase("service");
+  json both = fan_out;
+  both["name"] = uniqueName("oas-bad");
+  both["service"] = service;
+  json zero_cap = transformed;
+  zero_cap["name"] = uniqueName("oas-bad");
+  zero_cap["response_transform"]["max_body_bytes"] = 0;
+  json no_backends = fan_out;
+  no_backends["name"] = uniqueName("oas-bad");
+  no_backends["aggregate"]["backends"] = json::array();
+  for (const json& body : {no_target, both, zero_cap, no_backends}) {
+    EXPECT_FALSE(checker.accepts(route_schema, body)) << "the schema accepts " << body.dump();
+    Response r = admin().post("/routes", body);
+    EXPECT_EQ(r.status, 400) << body.dump() << "\n" << r;
+    EXPECT_EQ(admin().get("/routes/" + body["name"].get<std::string>()).status, 404);
   }
 }
 

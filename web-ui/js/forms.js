@@ -149,6 +149,31 @@ export function headersInput(name, label) {
   };
 }
 
+// An optional object edited as JSON text (a route's request_transform). Empty: the field is left
+// out. Text that is not JSON is an InputError on the field, so nothing is sent; whether the value
+// is well formed is the API's to say, and its errors ("request_transform.set_headers.host") land
+// here as the closest field. Shown as the API returned it, defaults included.
+export function jsonInput(name, label, {hint} = {}) {
+  const input = h('textarea', {name, rows: 4, spellcheck: 'false', autocomplete: 'off'});
+  return {
+    name,
+    node: field(label, input, {field: name, hint}),
+    read: () => {
+      const text = input.value.trim();
+      if (!text) return undefined;
+      try {
+        return JSON.parse(text);
+      } catch (error) {
+        throw new InputError(name, `is not valid JSON: ${error.message}`);
+      }
+    },
+    write: (value) => {
+      input.value = value === undefined || value === null ? '' : JSON.stringify(value, null, 2);
+      input.rows = Math.min(Math.max(input.value.split('\n').length, 4), 16);
+    },
+  };
+}
+
 // Repeatable rows of objects (a service's targets). `columns` is [{key, make(fieldName)}], each
 // making a widget; its data-field is "<name>[<row>].<key>", renumbered when a row goes.
 export function rowsEditor(name, legend, {columns, addLabel, removeLabel, hint}) {
@@ -242,9 +267,10 @@ export function toggleGroup(name, label, children) {
 
 // A choice among entities listed by the API, sending their ids: one (a <select>) or, with
 // `multiple`, several (a group of checkboxes labelled by name).
-export function apiChoice(name, label, {path, labelOf, placeholder, multiple = false, emptyText}) {
+export function apiChoice(name, label,
+    {path, labelOf, placeholder, hint, multiple = false, emptyText}) {
   if (!multiple) {
-    const widget = select(name, label, [], {placeholder});
+    const widget = select(name, label, [], {placeholder, hint});
     widget.load = async () => {
       const items = await listAll(path);
       widget.setOptions(items.map((item) => [item.id, labelOf(item)]));

@@ -14,7 +14,12 @@
 //     X-Request-Id, X-Forwarded-Host (when a host is known) and X-Consumer-* (when a consumer is
 //     known) exactly once, with Turnpike's values;
 //   - keep every other client field, as many times as the client sent it;
-//   - carry a target without "." or ".." segments (normalized, as request_target.h promises).
+//   - carry a target without "." or ".." segments (normalized, as request_target.h promises),
+//     spaces, CR, LF or '#';
+//   - on the route with a request_transform (paths under /t): the path rewritten, the query's
+//     removed parameter gone and the set one present once, percent-encoded; the removed field
+//     absent, the set field present once with its value, the renamed field under its new name
+//     as often as the client sent it under either name.
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -82,9 +87,16 @@ const Snapshot& fixedSnapshot() {
     service.name = "svc";
     service.targets.push_back({"http://" + std::string(kUpstreamAuthority), 100});
     config.services.push_back(std::move(service));
-    config.routes = {route(1, {"/api"}, true, false), route(2, {"/users/{id}"}, true, false),
+    config.routes = {route(1, {"/api"}, true, false),      route(2, {"/users/{id}"}, true, false),
                      route(3, {"~/v[0-9]+"}, true, false), route(4, {"/keep"}, false, true),
-                     route(5, {"/"}, true, false)};
+                     route(5, {"/"}, true, false),         route(6, {"/t"}, true, false)};
+    config.routes.back().request_transform =
+        model::RequestTransform{.set_headers = {{"x-set", "set value"}},
+                                .remove_headers = {"cookie"},
+                                .rename_headers = {{"x-old", "x-new"}},
+                                .set_query = {{"v", "a b&c"}},
+                                .remove_query = {"debug"},
+                                .rewrite_path = model::PathRewrite{"^/(.*)$", "/rewritten/\\1"}};
     auto built = SnapshotBuilder::build(std::move(config));
     if (!built) fail("the fixed snapshot does not build: " + built.error().message);
     return *built;
@@ -183,8 +195,14 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
   RouteMatch match = snapshot.router().match(
       RequestView{method, host, target.path, HeaderView::ofFields(request.base())});
   if (!match) fail("the catch-all route did not match " + std::string(target.path));
+  const policy::CompiledRequestTransform* transform = match.route->request_transform.get();
+  std::string query(target.query);
+  if (transform != nullptr) query = transform->rewriteQuery(query);
   std::string upstream_target;
-  appendUpstreamTarget(match, target.path, target.query, upstream_target);
+  appendUpstreamTarget(match, target.path, query, upstream_target);
+  if (transform != nullptr && !transform->rewritePath(upstream_target)) {
+    fail("the catch-all rewrite did not match " + upstream_target);
+  }
 
   const bool chunked = request.chunked();
   const bool has_length = parser.content_length().has_value();
@@ -202,6 +220,7 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
                  : has_length ? BodyFraming::kContentLength
                               : BodyFraming::kNone,
       .content_length = parser.content_length().value_or(0),
+      .edits = transform != nullptr ? &transform->headers() : nullptr,
   };
   if (with_consumer) {
     head.consumer_id = "5e0b5a52-2a9c-4b1e-9d1e-6f6b2f6c0a03";
@@ -289,6 +308,31 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
     expectAbsent(sent, "X-Consumer-Groups", written);
   }
 
+  if (transform != nullptr) {
+    expectAbsent(sent, "cookie", written);
+    expectAbsent(sent, "x-old", written);
+    expectOnce(sent, "x-set", "set value", written);
+    auto client_count = [&](std::string_view name) {
+      for (const std::string& token : named) {
+        if (boost::beast::iequals(token, name)) return std::size_t{0};
+      }
+      return countOf(request.base(), name);
+    };
+    if (countOf(sent, "x-new") != client_count("x-old") + client_count("x-new")) {
+      fail("x-old was not renamed to x-new as often as it was sent", written);
+    }
+    const std::string_view sent_query = splitTarget(upstream_target).query;
+    if (!upstream_target.starts_with("/rewritten/")) fail("path not rewritten", written);
+    for (std::string_view rest = sent_query; !rest.empty();) {
+      const std::size_t amp = rest.find('&');
+      const std::string_view parameter = rest.substr(0, amp);
+      if (parameter.substr(0, parameter.find('=')) == "debug") fail("debug was kept", written);
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
+    if (!sent_query.ends_with("v=a%20b%26c")) fail("v was not set last, encoded", written);
+  }
+
   // Every other field of the client's is kept, as often as it was sent.
   for (const auto& field : request.base()) {
     std::string_view name = field.name_string();
@@ -296,6 +340,7 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
         boost::beast::iequals(name, kHiddenHeader)) {
       continue;
     }
+    if (transform != nullptr && isAnyOf(name, {"cookie", "x-old", "x-new", "x-set"})) continue;
     bool is_named = false;
     for (const std::string& token : named)
       is_named = is_named || boost::beast::iequals(token, name);
@@ -307,6 +352,10 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
 
   if (hasDotSegment(splitTarget(upstream_target).path)) {
     fail("the upstream target has a dot segment: " + upstream_target, written);
+  }
+  if (upstream_target.empty() || upstream_target.front() != '/' ||
+      upstream_target.find_first_of(" \r\n#") != std::string::npos) {
+    fail("the upstream target is not origin-form: " + upstream_target, written);
   }
 }
 

@@ -1,8 +1,11 @@
-// Routes: which requests go to which service, and under which policies.
+// Routes: which requests go to which service (or, for an aggregate route, to several), and under
+// which policies.
 
 import {entityViews, refLink} from './entity_pages.js';
+import {h} from '../dom.js';
 import {
-  apiChoice, checkbox, headersInput, listInput, numberInput, section, select, tagsInput, textInput,
+  apiChoice, checkbox, headersInput, jsonInput, listInput, numberInput, section, select, tagsInput,
+  textInput,
 } from '../forms.js';
 
 const AUTH_TYPES = [['none', 'None'], ['api_key', 'API key']];
@@ -21,6 +24,34 @@ function authText(auth) {
 
 const policyLinks = (ids, refs) => ids.map((id) => refLink('policies', refs.policies, id));
 
+// Where the route sends requests: its service, or for an aggregate route (which has none) how
+// many backends it fans out to.
+function target(route, refs) {
+  if (!route.aggregate) return refLink('services', refs.services, route.service);
+  const count = route.aggregate.backends.length;
+  return `Aggregate of ${count} backend${count === 1 ? '' : 's'}`;
+}
+
+// A transform or aggregate as the API returned it; '—' when the route has none.
+const jsonBlock = (value) => (value ? h('pre', {text: JSON.stringify(value, null, 2)}) : null);
+
+// Each backend on a line ("orders: GET /orders/{id} → user, required"), then the whole JSON.
+function aggregateDetail(aggregate, refs) {
+  if (!aggregate) return null;
+  const backends = aggregate.backends.map((backend) => h('li', {},
+      refLink('services', refs.services, backend.service), ': ',
+      h('code', {text: `${backend.method} ${backend.path}`}),
+      backend.group ? ` → ${backend.group}` : null,
+      backend.required ? ', required' : null,
+      backend.timeout_ms ? `, timeout ${backend.timeout_ms} ms` : null));
+  return h('div', {},
+      h('ul', {class: 'plain'}, backends),
+      h('p', {class: 'hint', text: `Timeout ${aggregate.timeout_ms} ms for the whole fan-out.`}),
+      jsonBlock(aggregate));
+}
+
+const JSON_HINT = 'Optional JSON object; empty: none. ';
+
 export const views = entityViews({
   noun: 'route',
   title: 'Route',
@@ -36,10 +67,10 @@ export const views = entityViews({
   columns: [
     {label: 'Paths', value: (route) => route.paths},
     {label: 'Methods', value: (route) => route.methods.join(', ')},
-    {label: 'Service', value: (route, refs) => refLink('services', refs.services, route.service)},
+    {label: 'Service', value: target},
   ],
   details: (route, refs) => [
-    {keys: ['service'], label: 'Service', value: refLink('services', refs.services, route.service)},
+    {keys: ['service'], label: 'Service', value: target(route, refs)},
     {keys: ['hosts'], label: 'Hosts', value: route.hosts},
     {keys: ['paths'], label: 'Paths', value: route.paths},
     {keys: ['methods'], label: 'Methods', value: route.methods},
@@ -52,11 +83,17 @@ export const views = entityViews({
       value: route.allow_groups.length ? route.allow_groups : 'Any consumer'},
     {keys: ['rate_limit_policies'], label: 'Rate-limit policies',
       value: policyLinks(route.rate_limit_policies, refs)},
+    {keys: ['request_transform'], label: 'Request transform',
+      value: jsonBlock(route.request_transform)},
+    {keys: ['response_transform'], label: 'Response transform',
+      value: jsonBlock(route.response_transform)},
+    {keys: ['aggregate'], label: 'Aggregate', value: aggregateDetail(route.aggregate, refs)},
   ],
   form: () => [
     textInput('name', 'Name', {hint: 'Optional. Letters, digits and . _ ~ -'}),
     apiChoice('service', 'Service', {
       path: '/services', labelOf: (service) => service.name, placeholder: 'Choose a service',
+      hint: 'Leave empty for an aggregate route: its backends name the services',
     }),
     section('Matching', [
       listInput('hosts', 'Hosts',
@@ -85,6 +122,23 @@ export const views = entityViews({
       apiChoice('rate_limit_policies', 'Rate-limit policies', {
         path: '/rate-limit-policies', labelOf: (policy) => policy.name, multiple: true,
         emptyText: 'No rate-limit policies yet',
+      }),
+    ]),
+    section('Transformation and aggregation', [
+      jsonInput('request_transform', 'Request transform', {
+        hint: JSON_HINT + 'e.g. {"set_headers": {"x-api-version": "2"}, "remove_headers": ' +
+          '["cookie"]}; also rename_headers, set_query, remove_query and rewrite_path ' +
+          '{"match": "^/v1/(.*)$", "replace": "/v2/\\1"}',
+      }),
+      jsonInput('response_transform', 'Response transform', {
+        hint: JSON_HINT + 'e.g. {"remove_headers": ["server"], "json": {"allow": ["id", ' +
+          '"items.name"], "deny": [], "rename": {"usr": "user"}, "wrap": "data"}, ' +
+          '"max_body_bytes": 1048576}',
+      }),
+      jsonInput('aggregate', 'Aggregate', {
+        hint: JSON_HINT + 'Fans out instead of proxying (leave Service empty), e.g. ' +
+          '{"backends": [{"service": "users", "path": "/users/{id}", "group": "user", ' +
+          '"required": true}], "timeout_ms": 10000}',
       }),
     ]),
     tagsInput(),
