@@ -196,6 +196,21 @@ class Session final : public Deadline {
   std::optional<ProxyAnswer> applyPolicies(const HeaderView& headers, std::string_view& hide_header,
                                            std::string_view& hide_query);
   void appendRateLimitHeaders(std::vector<std::pair<std::string_view, std::string>>& headers) const;
+  // The RateLimit-* fields of the tightest policy, when one applied, as `head`'s extra fields
+  // (kept in `storage`, which must outlive `head`).
+  struct RateLimitFields {
+    std::array<std::string, 3> values;
+    std::array<std::pair<std::string_view, std::string_view>, 3> fields;
+  };
+  void addRateLimitFields(ClientResponseHead& head, RateLimitFields& storage) const {
+    if (!rate_limit_) return;
+    storage.values = {std::to_string(rate_limit_->limit), std::to_string(rate_limit_->remaining),
+                      std::to_string(rate_limit_->reset_s)};
+    storage.fields = {{{"RateLimit-Limit", storage.values[0]},
+                       {"RateLimit-Remaining", storage.values[1]},
+                       {"RateLimit-Reset", storage.values[2]}}};
+    head.extra = storage.fields;
+  }
   asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
   asio::awaitable<boost::system::error_code> connect(const UpstreamTarget& target,
                                                      milliseconds timeout);
@@ -752,16 +767,8 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     keep_alive = false;
   }
   head.keep_alive = keep_alive;
-  std::array<std::pair<std::string_view, std::string_view>, 3> rate_limit_fields;
-  std::array<std::string, 3> rate_limit_values;
-  if (rate_limit_) {
-    rate_limit_values = {std::to_string(rate_limit_->limit), std::to_string(rate_limit_->remaining),
-                         std::to_string(rate_limit_->reset_s)};
-    rate_limit_fields = {{{"RateLimit-Limit", rate_limit_values[0]},
-                          {"RateLimit-Remaining", rate_limit_values[1]},
-                          {"RateLimit-Reset", rate_limit_values[2]}}};
-    head.extra = rate_limit_fields;
-  }
+  RateLimitFields rate_limit_fields;
+  addRateLimitFields(head, rate_limit_fields);
   const policy::CompiledResponseTransform* transform = route_->response_transform.get();
   if (transform != nullptr) head.edits = &transform->headers();
   client_head_.clear();
@@ -962,16 +969,8 @@ asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_aliv
       .http10_client = request_version_ < 11,
       .request_id = request_id_,
       .edits = response_transform != nullptr ? &response_transform->headers() : nullptr};
-  std::array<std::pair<std::string_view, std::string_view>, 3> rate_limit_fields;
-  std::array<std::string, 3> rate_limit_values;
-  if (rate_limit_) {
-    rate_limit_values = {std::to_string(rate_limit_->limit), std::to_string(rate_limit_->remaining),
-                         std::to_string(rate_limit_->reset_s)};
-    rate_limit_fields = {{{"RateLimit-Limit", rate_limit_values[0]},
-                          {"RateLimit-Remaining", rate_limit_values[1]},
-                          {"RateLimit-Reset", rate_limit_values[2]}}};
-    head.extra = rate_limit_fields;
-  }
+  RateLimitFields rate_limit_fields;
+  addRateLimitFields(head, rate_limit_fields);
   client_head_.clear();
   appendClientResponseHead(fields, head, client_head_);
   arm(Phase::kClientIo, options_.client_io_timeout);
