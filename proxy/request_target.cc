@@ -77,6 +77,12 @@ bool parseRequestTarget(std::string_view input, RequestTarget& out, RequestTarge
     error.reason = "the request target holds a byte that is not allowed";
     return false;
   }
+  // RFC 9112 §3.2: a request-target has no fragment, in the path or the query (an upstream
+  // would cut the query at a '#' that Turnpike passed on).
+  if (input.find('#') != std::string_view::npos) {
+    error.reason = "the request target holds a fragment";
+    return false;
+  }
   std::string_view rest = input;
   if (rest.front() != '/') {
     // absolute-form: scheme "://" authority [path-abempty] ["?" query]
@@ -115,10 +121,6 @@ bool parseRequestTarget(std::string_view input, RequestTarget& out, RequestTarge
   std::size_t question = rest.find('?');
   std::string_view path = rest.substr(0, question);
   if (question != std::string_view::npos) out.query = rest.substr(question + 1);
-  if (path.find('#') != std::string_view::npos) {
-    error.reason = "the request target holds a fragment";
-    return false;
-  }
   if (!hasDotSegments(path)) {
     out.path = path;
     return true;

@@ -7,7 +7,8 @@
 //   - parse again with Beast as one request head, every byte of it, with the method and the
 //     target Turnpike chose; one field per written line (no CR or LF smuggled into a line);
 //   - hold no hop-by-hop field (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
-//     nor any field the client's Connection named), no Expect, no hidden credential field;
+//     nor any field the client's Connection named), no Expect, no Proxy (httpoxy), no hidden
+//     credential field;
 //     Transfer-Encoding only as "chunked" for chunked framing, Content-Length only for
 //     content-length framing, each once;
 //   - hold Host, X-Forwarded-For (ending with the client address), X-Forwarded-Proto,
@@ -265,8 +266,8 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
          written);
   }
 
-  for (std::string_view name :
-       {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect"}) {
+  for (std::string_view name : {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+                                "Upgrade", "Expect", "Proxy"}) {
     expectAbsent(sent, name, written);
   }
   expectAbsent(sent, kHiddenHeader, written);
@@ -336,7 +337,7 @@ void rewriteAndCheck(const http::request<http::empty_body>& request, const Parse
   // Every other field of the client's is kept, as often as it was sent.
   for (const auto& field : request.base()) {
     std::string_view name = field.name_string();
-    if (isHopByHop(name) || isTurnpikeField(name) || boost::beast::iequals(name, "Expect") ||
+    if (isHopByHop(name) || isTurnpikeField(name) || isAnyOf(name, {"Expect", "Proxy"}) ||
         boost::beast::iequals(name, kHiddenHeader)) {
       continue;
     }

@@ -73,6 +73,8 @@ TEST(RequestTargetTest, OtherFormsAndBadBytesAreRefused) {
   EXPECT_FALSE(parse("/a b").ok);
   EXPECT_FALSE(parse("/a\x01").ok);
   EXPECT_FALSE(parse("/a#frag").ok);
+  EXPECT_FALSE(parse("/a?q=1#frag").ok) << "a fragment after the query too";
+  EXPECT_FALSE(parse("http://example.com?q#f").ok);
   EXPECT_FALSE(parse("/caf\xc3\xa9").ok);  // raw non-ASCII must be percent-encoded
 }
 
