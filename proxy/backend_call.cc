@@ -77,9 +77,13 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
   const uint64_t generation = balancer->generation();
   const UpstreamTarget target = balancer->target(*picked);
   answer.url = target.url;
+  // The balancer may have been rebound to a newer snapshot while the call waited.
+  auto current = [&]() -> std::optional<std::size_t> {
+    if (balancer->generation() == generation) return picked;
+    return balancer->indexOf(target.url);
+  };
   auto report = [&](bool ok) {
-    std::optional<std::size_t> index = picked;
-    if (balancer->generation() != generation) index = balancer->indexOf(target.url);
+    const std::optional<std::size_t> index = current();
     if (!index) return;
     if (ok) {
       balancer->reportSuccess(*index);
@@ -87,6 +91,14 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
       balancer->reportFailure(*index, Clock::now());
     }
   };
+  balancer->onRequestStart(*picked);  // least_connections counts it
+  struct InFlight {
+    const decltype(current)& index;
+    upstream::ServiceBalancer& balancer;
+    ~InFlight() {
+      if (auto now = index()) balancer.onRequestEnd(*now);
+    }
+  } in_flight{current, *balancer};
 
   auto executor = co_await asio::this_coro::executor;
   auto cancel = std::make_shared<Cancel>();
@@ -113,8 +125,13 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     appendUpstreamRequestHead(none, request, head);
   }
 
+  const bool retryable = isIdempotentMethod(call.head.method);
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<upstream::UpstreamConnection> connection = worker.pool().take(target.url);
+    // A request that must not go twice never goes on a connection the upstream has closed.
+    if (connection && !retryable && upstream::ConnectionPool::isClosedByPeer(*connection)) {
+      connection.reset();
+    }
     const bool reused = connection != nullptr;
     if (!connection) {
       connection = std::make_unique<upstream::UpstreamConnection>(executor);
@@ -147,7 +164,9 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     cancel->socket = nullptr;
     if (ec) {
       answer.timed_out = cancel->fired;
-      if (reused && !answer.timed_out && !parser.got_some() && attempt == 0) continue;
+      if (reused && retryable && !answer.timed_out && !parser.got_some() && attempt == 0) {
+        continue;
+      }
       answer.error = answer.timed_out ? "no answer from " + target.url + " within " +
                                             std::to_string(call.timeout.count()) + " ms"
                                       : "the upstream " + target.url + " failed: " + ec.message();

@@ -10,8 +10,9 @@
 //   if (answer.error.empty() && answer.status / 100 == 2) use(answer.body);
 //
 // The timeout bounds everything (connect, send, the whole answer); when it passes the socket is
-// cancelled and `timed_out` is set. A reused connection that fails before any answer byte is
-// replaced by a fresh one once (the upstream may have closed it while idle). Connect failures,
+// cancelled and `timed_out` is set. For an idempotent method, a reused connection that fails
+// before any answer byte is replaced by a fresh one once (the upstream may have closed it while
+// idle); other methods skip pooled connections the upstream has closed. Connect failures,
 // resets and timeouts count as failures for passive health; any HTTP answer is a success.
 //
 // THREAD: on the worker's thread (its pool and balancers are not locked). Nothing throws but

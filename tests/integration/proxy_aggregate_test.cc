@@ -52,14 +52,16 @@ class ProxyAggregateTest : public ProxySuiteTest {
 };
 
 TEST_F(ProxyAggregateTest, ThreeBackendsAreMergedUnderTheirGroupsAndAtTheTop) {
-  aggregateRoute({"/account/{id}"},
-                 {{{"service", users_service_},
-                   {"path", "/users/{id}"},
-                   {"group", "user"},
-                   {"required", true},
-                   {"json", {{"allow", {"path", "upstream", "headers"}}}}},
-                  {{"service", orders_service_}, {"path", "/orders?user=me"}, {"group", "orders"}},
-                  {{"service", profile_service_}, {"path", "/profiles/{id}"}}});
+  aggregateRoute({"/account/{id}"}, {{{"service", users_service_},
+                                      {"path", "/users/{id}"},
+                                      {"group", "user"},
+                                      {"required", true},
+                                      {"json", {{"allow", {"path", "upstream", "headers"}}}}},
+                                     {{"service", orders_service_},
+                                      {"path", "/orders?user=me"},
+                                      {"method", "post"},
+                                      {"group", "orders"}},
+                                     {{"service", profile_service_}, {"path", "/profiles/{id}"}}});
   Response r = proxy().get("/account/42", {{"Cookie", "not=passed"}});
   ASSERT_EQ(r.status, 200) << r;
   EXPECT_EQ(r.headerOr("X-Turnpike-Complete"), "true");
@@ -74,6 +76,9 @@ TEST_F(ProxyAggregateTest, ThreeBackendsAreMergedUnderTheirGroupsAndAtTheTop) {
   EXPECT_FALSE(user["headers"].contains("cookie")) << "client fields are not passed on";
   EXPECT_EQ(user["headers"].value("x-request-id", ""), r.headerOr("X-Request-Id"));
   EXPECT_EQ(body["orders"].value("path", ""), "/orders");
+  EXPECT_EQ(body["orders"].value("query", ""), "user=me");
+  EXPECT_EQ(body["orders"].value("method", ""), "POST");
+  EXPECT_EQ(body["orders"]["headers"].value("content-length", ""), "0") << "a bodiless POST";
   // The ungrouped backend's members are at the top.
   EXPECT_EQ(body.value("upstream", ""), "profile");
   EXPECT_EQ(body.value("path", ""), "/profiles/42");
