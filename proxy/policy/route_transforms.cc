@@ -63,7 +63,13 @@ HeaderEdits compileHeaderEdits(const std::map<std::string, std::string>& set,
     edits.set.emplace_back(name, value);
   }
   for (const auto& [from, to] : rename) {
-    // A field renamed onto a name that set_headers writes would be dropped by the set anyway.
+    // Renamed onto a name that set_headers writes: set replaces every value, this one too.
+    if (set.count(to) != 0) {
+      if (std::find(edits.drop.begin(), edits.drop.end(), from) == edits.drop.end()) {
+        edits.drop.push_back(from);
+      }
+      continue;
+    }
     edits.rename.emplace_back(from, to);
   }
   return edits;

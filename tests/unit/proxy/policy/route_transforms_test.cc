@@ -54,6 +54,12 @@ TEST(HeaderEditsTest, SetDropsTheReceivedFieldAndRenameKeepsTheValue) {
   ASSERT_EQ(edits.set.size(), 1u);
   EXPECT_EQ(edits.set[0].first, "x-set");
   EXPECT_TRUE(compileHeaderEdits({}, {}).empty());
+
+  // A rename onto a name set_headers writes: the set value is the only one.
+  HeaderEdits onto_set = compileHeaderEdits({{"x-new", "set"}}, {}, {{"x-old", "x-new"}});
+  EXPECT_EQ(onto_set.decide("X-Old", &name), HeaderEdits::Action::kDrop);
+  EXPECT_EQ(onto_set.decide("X-New", &name), HeaderEdits::Action::kDrop);
+  ASSERT_EQ(onto_set.set.size(), 1u);
 }
 
 TEST(ResponseTransformTest, ReshapesJsonAndLeavesOtherBodiesAlone) {
