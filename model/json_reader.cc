@@ -1,5 +1,6 @@
 #include "model/json_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -249,6 +250,16 @@ void readTags(JsonReader& reader, std::vector<std::string>* tags) {
     return;
   }
   *tags = std::move(values);
+}
+
+std::string checkMethod(std::string& method) {
+  constexpr std::size_t kMaxMethodLength = 20;
+  method = asciiUpper(method);
+  if (method.empty() || method.size() > kMaxMethodLength ||
+      !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return "must be an HTTP method: 1 to 20 letters";
+  }
+  return "";
 }
 
 std::string checkName(std::string_view name, bool allow_at) {

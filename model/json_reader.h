@@ -97,6 +97,9 @@ void readTags(JsonReader& reader, std::vector<std::string>* tags);
 // Name rule messages (see isValidName); "" when valid.
 std::string checkName(std::string_view name, bool allow_at = false);
 
+// An HTTP method: upper-cased here, 1 to 20 letters; "" when valid.
+std::string checkMethod(std::string& method);
+
 // A reference to another entity by id (UUID, lower-cased here) or by name; "" when valid.
 std::string checkReference(std::string& ref, bool allow_at = false);
 

@@ -15,7 +15,6 @@ namespace {
 using nlohmann::json;
 
 constexpr int kMaxPriority = 1000000;
-constexpr std::size_t kMaxMethodLength = 20;
 
 bool isDigitsOnly(std::string_view text) {
   return !text.empty() &&
@@ -111,15 +110,6 @@ std::string checkPath(std::string& path) {
     }
     if (slash == std::string::npos) break;
     start = slash + 1;
-  }
-  return "";
-}
-
-std::string checkMethod(std::string& method) {
-  method = asciiUpper(method);
-  if (method.empty() || method.size() > kMaxMethodLength ||
-      !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
-    return "must be an HTTP method: 1 to 20 letters";
   }
   return "";
 }

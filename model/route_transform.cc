@@ -362,11 +362,8 @@ void readAggregate(JsonReader& route, std::optional<Aggregate>* out) {
         }
       }
       if (br.readString("method", &b.method)) {
-        b.method = asciiUpper(b.method);
-        if (b.method.empty() || b.method.size() > 20 ||
-            !std::all_of(b.method.begin(), b.method.end(),
-                         [](char c) { return c >= 'A' && c <= 'Z'; })) {
-          br.addError(br.path("method"), "must be an HTTP method: 1 to 20 letters");
+        if (std::string message = checkMethod(b.method); !message.empty()) {
+          br.addError(br.path("method"), std::move(message));
         }
       }
       if (br.readString("group", &b.group)) {
