@@ -8,21 +8,6 @@ namespace turnpike::proxy::policy {
 
 namespace {
 
-// Calls `fn(parameter, name)` for each '&'-separated parameter of `query` (empty ones included)
-// until it returns true. The name is what precedes the first '='.
-template <class Fn>
-bool forEachParameter(std::string_view query, Fn&& fn) {
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = query.find('&', start);
-    std::string_view parameter =
-        query.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    if (fn(parameter, parameter.substr(0, parameter.find('=')))) return true;
-    if (end == std::string_view::npos) return false;
-    start = end + 1;
-  }
-}
-
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -55,7 +40,7 @@ std::string percentDecode(std::string_view text) {
 std::optional<std::string_view> queryParameter(std::string_view query, std::string_view name) {
   if (query.empty()) return std::nullopt;
   std::optional<std::string_view> found;
-  forEachParameter(query, [&](std::string_view parameter, std::string_view parameter_name) {
+  forEachQueryParameter(query, [&](std::string_view parameter, std::string_view parameter_name) {
     if (parameter_name != name) return false;
     found = parameter.size() > name.size() ? parameter.substr(name.size() + 1) : std::string_view();
     return true;
@@ -68,7 +53,7 @@ std::string removeQueryParameter(std::string_view query, std::string_view name) 
   std::string out;
   out.reserve(query.size());
   bool first = true;
-  forEachParameter(query, [&](std::string_view parameter, std::string_view parameter_name) {
+  forEachQueryParameter(query, [&](std::string_view parameter, std::string_view parameter_name) {
     if (parameter_name == name) return false;
     if (!first) out.push_back('&');
     out.append(parameter);

@@ -69,6 +69,22 @@ struct KeyAuthResult {
 // such route cannot stop the rest of a configuration from being served. No allocation.
 [[nodiscard]] bool allowedByGroups(const CompiledRoute& route, const CompiledConsumer* consumer);
 
+// Calls `fn(parameter, name)` for each '&'-separated parameter of a raw `query` (empty ones
+// included) until it returns true; returns whether it did. The name is what precedes the first
+// '=' (all of the parameter when there is none), not decoded.
+template <class Fn>
+bool forEachQueryParameter(std::string_view query, Fn&& fn) {
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = query.find('&', start);
+    std::string_view parameter =
+        query.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (fn(parameter, parameter.substr(0, parameter.find('=')))) return true;
+    if (end == std::string_view::npos) return false;
+    start = end + 1;
+  }
+}
+
 // The query string without any parameter named `name` (for hide_credentials):
 // "a=1&apikey=x&b=2" -> "a=1&b=2". Parameters are split on '&' only; a parameter's name is what
 // precedes its first '=' (all of it when there is no '='), compared exactly and NOT decoded: a

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "model/json_depth.h"
+#include "proxy/policy/key_auth.h"
 
 namespace turnpike::proxy::policy {
 namespace {
@@ -19,18 +20,6 @@ bool equalsLower(std::string_view text, std::string_view lower) {
 bool isUnreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
-}
-
-// Calls visit(parameter, name) for each '&'-separated parameter of a raw query.
-template <class Visit>
-void forEachParameter(std::string_view query, Visit visit) {
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view parameter = query.substr(0, amp);
-    visit(parameter, parameter.substr(0, parameter.find('=')));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
 }
 
 }  // namespace
@@ -104,16 +93,17 @@ model::Result<std::shared_ptr<const CompiledRequestTransform>> CompiledRequestTr
 std::string CompiledRequestTransform::rewriteQuery(std::string_view query) const {
   std::string out;
   out.reserve(query.size() + 32);
-  forEachParameter(query, [&](std::string_view parameter, std::string_view name) {
-    if (parameter.empty()) return;
+  forEachQueryParameter(query, [&](std::string_view parameter, std::string_view name) {
+    if (parameter.empty()) return false;
     auto named = [name](const auto& entry) { return entry == name; };
-    if (std::any_of(remove_query_.begin(), remove_query_.end(), named)) return;
+    if (std::any_of(remove_query_.begin(), remove_query_.end(), named)) return false;
     if (std::any_of(set_query_.begin(), set_query_.end(),
                     [name](const auto& set) { return set.first == name; })) {
-      return;
+      return false;
     }
     if (!out.empty()) out.push_back('&');
     out.append(parameter);
+    return false;
   });
   for (const auto& [name, value] : set_query_) {
     if (!out.empty()) out.push_back('&');
