@@ -92,6 +92,18 @@ void ProxyMetrics::merge(const ProxyMetrics& other) {
   }
 }
 
+std::size_t ProxyMetrics::forgetRoutes(const std::function<bool(std::string_view)>& exists) {
+  const std::size_t dropped = std::erase_if(
+      stats_, [&](const RouteStats& stats) { return !stats.name.empty() && !exists(stats.name); });
+  if (dropped == 0) return 0;
+  by_name_.clear();
+  for (uint32_t index = 0; index < stats_.size(); ++index) {
+    by_name_.try_emplace(stats_[index].name, index);
+  }
+  slots_.clear();  // they hold indices into stats_, which moved: looked up again by name
+  return dropped;
+}
+
 uint64_t ProxyMetrics::totalRequests() const {
   uint64_t total = 0;
   for (const RouteStats& stats : stats_) total += stats.duration.count;

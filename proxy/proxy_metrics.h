@@ -10,15 +10,18 @@
 //
 // COST: a request of a route already seen in the same snapshot finds its counters by the route's
 // index in that snapshot (an array index), without hashing its name: with 10,000 routes the name
-// table is too big to stay in cache. Counters live while the process does, also for routes that
-// were deleted (Prometheus counters only go up); that is a few hundred bytes per route name ever
+// table is too big to stay in cache. A route's counters live as long as the route: the worker
+// calls forgetRoutes() after each configuration change, and the series of a deleted (or
+// renamed) route leave /metrics, so memory follows the routes configured, not every name ever
 // served.
 #pragma once
 
 #include <array>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -74,6 +77,10 @@ class ProxyMetrics {
   }
 
   void merge(const ProxyMetrics& other);
+
+  // Drops the counters of every route for which `exists(label)` is false. Requests that matched
+  // no route (label "") are always kept. Returns how many routes were dropped.
+  std::size_t forgetRoutes(const std::function<bool(std::string_view)>& exists);
 
   // Appends turnpike_http_requests_total{route,status}, turnpike_request_duration_seconds and
   // turnpike_upstream_duration_seconds (by route) in the Prometheus text format.

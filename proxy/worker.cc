@@ -19,6 +19,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kSweepInterval{100};
 constexpr int kPoolSweepEvery = 10;  // sweeps: idle upstream connections are checked each second
+constexpr int kForgetRoutesEvery = 600;  // sweeps: metrics of deleted routes, once a minute anyway
 
 }  // namespace
 
@@ -164,6 +165,19 @@ void Worker::accept() {
   });
 }
 
+void Worker::forgetDeletedRoutes() {
+  const SnapshotConstSharedPtr& current = cache_.current();
+  // After a configuration change; and now and then, for a request of a deleted route that was
+  // still in flight (on the snapshot it started with) when the change came.
+  if (!current ||
+      (current->buildId() == metrics_pruned_for_ && sweeps_ % kForgetRoutesEvery != 0)) {
+    return;
+  }
+  metrics_pruned_for_ = current->buildId();
+  metrics_.forgetRoutes(
+      [&](std::string_view label) { return current->findRoute(label) != nullptr; });
+}
+
 void Worker::sweep() {
   sweep_timer_.expires_after(kSweepInterval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
@@ -177,7 +191,10 @@ void Worker::sweep() {
       deadline->due = Clock::time_point::max();
       deadline->expire();
     }
-    if (++sweeps_ % kPoolSweepEvery == 0) pool_.sweep(now);
+    if (++sweeps_ % kPoolSweepEvery == 0) {
+      pool_.sweep(now);
+      forgetDeletedRoutes();
+    }
     if (ec == asio::error::operation_aborted && !draining()) return;  // stop()
     sweep();
   });

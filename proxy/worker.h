@@ -114,6 +114,8 @@ class Worker {
 
   void accept();
   void sweep();
+  // Drops the metrics of routes the current snapshot no longer has.
+  void forgetDeletedRoutes();
 
   const int index_;
   const std::string name_;
@@ -127,9 +129,9 @@ class Worker {
   StringMap<BalancerSlot> balancers_;
   int64_t balancers_version_ = -1;
   // Targets the active health checker marked down: service id -> urls.
-  StringMap<std::vector<std::string>>
-      active_down_;  // snapshot version the balancer map was pruned for
+  StringMap<std::vector<std::string>> active_down_;
   ProxyMetrics metrics_;
+  uint64_t metrics_pruned_for_ = 0;  // buildId() of the snapshot metrics_ last forgot routes for
   RequestIdGenerator request_ids_;
   boost::intrusive::list<Deadline, boost::intrusive::constant_time_size<false>> deadlines_;
   std::string log_line_;

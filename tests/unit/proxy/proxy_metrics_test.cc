@@ -80,6 +80,34 @@ TEST(ProxyMetricsTest, RoutesFoundByIndexStayApartAcrossSnapshots) {
   EXPECT_EQ(m.totalRequests(), 8U);
 }
 
+TEST(ProxyMetricsTest, ForgottenRoutesLeaveTheOutputAndTheOthersKeepCounting) {
+  ProxyMetrics m;
+  const auto d = microseconds(100);
+  // Snapshot 1: "orders", "users", "legacy" at indices 0..2.
+  m.record({.name = "orders", .index = 0, .snapshot = 1}, 200, d, d, true);
+  m.record({.name = "users", .index = 1, .snapshot = 1}, 200, d, d, true);
+  m.record({.name = "legacy", .index = 2, .snapshot = 1}, 200, d, d, true);
+  m.record(ProxyMetrics::RouteRef{}, 404, d, d, false);
+
+  // "users" was deleted; nothing matched no route is ever dropped.
+  EXPECT_EQ(m.forgetRoutes([](std::string_view label) { return label != "users"; }), 1U);
+  EXPECT_EQ(m.forgetRoutes([](std::string_view label) { return label != "users"; }), 0U);
+  std::string text;
+  m.render(text);
+  EXPECT_EQ(text.find("route=\"users\""), std::string::npos) << text;
+  EXPECT_EQ(countOf(m, "", 404), 1U);
+
+  // Counting goes on for the same snapshot: indices that moved are looked up again by name.
+  m.record({.name = "legacy", .index = 2, .snapshot = 1}, 200, d, d, true);
+  m.record({.name = "orders", .index = 0, .snapshot = 1}, 200, d, d, true);
+  EXPECT_EQ(countOf(m, "legacy", 200), 2U);
+  EXPECT_EQ(countOf(m, "orders", 200), 2U);
+  // A late request of the deleted route (on the old snapshot) starts its series afresh.
+  m.record({.name = "users", .index = 1, .snapshot = 1}, 200, d, d, true);
+  EXPECT_EQ(countOf(m, "users", 200), 1U);
+  EXPECT_EQ(m.totalRequests(), 6U);
+}
+
 TEST(ProxyMetricsTest, ManyStatusesOfOneRouteAreAllCountedAndMerged) {
   ProxyMetrics a, b;
   const auto d = microseconds(100);

@@ -613,6 +613,35 @@ TEST_F(ProxyServerTest, MetricsCountRequestsByRouteAndStatus) {
   })) << text;
 }
 
+TEST_F(ProxyServerTest, ADeletedRoutesSeriesLeaveMetrics) {
+  TestUpstream up;
+  up.start();
+  startProxy(2);
+  const json services = json::array({service("s", {{up.url(), 100}})});
+  publish(services, json::array({{{"name", "api"}, {"service", "s"}, {"paths", {"/api"}}},
+                                 {{"name", "old"}, {"service", "s"}, {"paths", {"/old"}}}}));
+  HttpClient c = client();
+  c.get("/api");
+  c.get("/old");
+  std::string text;
+  ASSERT_TRUE(test_support::eventually([&] {
+    text = proxy_->metricsText();
+    return text.find("turnpike_http_requests_total{route=\"old\",status=\"200\"} 1") !=
+           std::string::npos;
+  })) << text;
+
+  publish(services, json::array({{{"name", "api"}, {"service", "s"}, {"paths", {"/api"}}}}));
+  // Workers forget deleted routes on their next one-second sweep.
+  EXPECT_TRUE(test_support::eventually([&] {
+    text = proxy_->metricsText();
+    return text.find("route=\"old\"") == std::string::npos;
+  })) << text;
+  EXPECT_NE(text.find("turnpike_http_requests_total{route=\"api\",status=\"200\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(c.get("/api").status, 200);
+}
+
 TEST_F(ProxyServerTest, StopDrainsAnInFlightRequest) {
   TestUpstream up;
   up.start();
