@@ -150,11 +150,10 @@ std::string sha256Hex(std::string_view data) {
     return "";
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
+  std::string out(std::size_t{length} * 2, '\0');  // sized once: no check per character
   for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0x0f];
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0x0f];
   }
   return out;
 }

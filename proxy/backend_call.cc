@@ -121,7 +121,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
   {
     UpstreamRequestHead request = call.head;
     request.host = target.authority;
-    const http::fields none;  // no client fields: an aggregate passes on none of them
+    const Fields none;  // no client fields: an aggregate passes on none of them
     appendUpstreamRequestHead(none, request, head);
   }
 
@@ -152,7 +152,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
 
     auto [write_ec, written] =
         co_await asio::async_write(connection->socket, asio::buffer(head), kTuple);
-    http::response_parser<http::string_body> parser;
+    http::parser<false, http::string_body, FieldAllocator<char>> parser;
     parser.header_limit(kMaxHeaderBytes);
     parser.body_limit(kMaxBackendBody);
     boost::system::error_code ec = write_ec;
@@ -178,7 +178,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     answer.status = static_cast<int>(response.result_int());
     answer.content_type = response[http::field::content_type];
     answer.content_encoding = response[http::field::content_encoding];
-    if (response.keep_alive() && connection->buffer.size() == 0) {
+    if (keepsAlive(response.base(), response.version()) && connection->buffer.size() == 0) {
       ++connection->requests;
       worker.pool().put(std::move(connection), Clock::now());
     }

@@ -57,8 +57,47 @@ constexpr std::size_t kLingerBytes = 256 * 1024;
 constexpr milliseconds kLingerTime{2000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
+using RequestParser = HttpParser<true>;
+using ResponseParser = HttpParser<false>;
+
+// What exchange() reads of the request's fields, from one pass over them (a lookup by name
+// walks Beast's field tree, once per lookup). The first value wins, as with operator[].
+struct RequestFieldFacts {
+  std::string_view request_id;  // X-Request-Id
+  std::string_view host;
+  std::size_t hosts = 0;  // Host fields
+  bool transfer_encoding = false;
+  bool expect_continue = false;  // Expect: 100-continue
+};
+
+RequestFieldFacts scanRequestFields(const Fields& fields) {
+  RequestFieldFacts facts;
+  bool request_id_seen = false;
+  bool expect_seen = false;
+  for (const auto& field : fields) {
+    switch (field.name()) {
+      case http::field::host:
+        if (facts.hosts++ == 0) facts.host = field.value();
+        break;
+      case http::field::transfer_encoding:
+        facts.transfer_encoding = true;
+        break;
+      case http::field::expect:
+        if (!expect_seen) facts.expect_continue = beast::iequals(field.value(), "100-continue");
+        expect_seen = true;
+        break;
+      case http::field::unknown:
+        if (!request_id_seen && beast::iequals(field.name_string(), "X-Request-Id")) {
+          facts.request_id = field.value();
+          request_id_seen = true;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return facts;
+}
 
 // One write of a message being relayed: the head (first piece only), then the body piece,
 // framed as a chunk when the message is chunked, and the last chunk after the last piece.
@@ -199,16 +238,18 @@ class Session final : public Deadline {
   // The RateLimit-* fields of the tightest policy, when one applied, as `head`'s extra fields
   // (kept in `storage`, which must outlive `head`).
   struct RateLimitFields {
-    std::array<std::string, 3> values;
+    std::array<std::array<char, 24>, 3> digits;  // the values' text; no allocation
     std::array<std::pair<std::string_view, std::string_view>, 3> fields;
   };
   void addRateLimitFields(ClientResponseHead& head, RateLimitFields& storage) const {
     if (!rate_limit_) return;
-    storage.values = {std::to_string(rate_limit_->limit), std::to_string(rate_limit_->remaining),
-                      std::to_string(rate_limit_->reset_s)};
-    storage.fields = {{{"RateLimit-Limit", storage.values[0]},
-                       {"RateLimit-Remaining", storage.values[1]},
-                       {"RateLimit-Reset", storage.values[2]}}};
+    auto text = [](std::array<char, 24>& digits, auto value) {
+      const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+      return std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data()));
+    };
+    storage.fields = {{{"RateLimit-Limit", text(storage.digits[0], rate_limit_->limit)},
+                       {"RateLimit-Remaining", text(storage.digits[1], rate_limit_->remaining)},
+                       {"RateLimit-Reset", text(storage.digits[2], rate_limit_->reset_s)}}};
     head.extra = storage.fields;
   }
   asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
@@ -227,7 +268,7 @@ class Session final : public Deadline {
   void releaseUpstream(bool reusable);
   // Whether response_transform.json reshapes this response: a 2xx JSON body, not encoded, not
   // longer than the cap by its Content-Length.
-  static bool reshapes(const http::response_header<>& response,
+  static bool reshapes(const http::response_header<Fields>& response,
                        const boost::optional<uint64_t>& content_length,
                        const policy::CompiledResponseTransform& transform);
   // spliceBody() from `source` to `sink`, arming the deadline of the side it waits on.
@@ -408,27 +449,27 @@ asio::awaitable<bool> Session::exchange() {
   method_.assign(request.method_string());
   path_.clear();
   host_.clear();
-  if (auto given = request["X-Request-Id"]; isAcceptableRequestId(given)) {
-    request_id_.assign(given);
+  const RequestFieldFacts facts = scanRequestFields(request.base());
+  if (isAcceptableRequestId(facts.request_id)) {
+    request_id_.assign(facts.request_id);
   } else {
     worker_.requestIds().next(request_id_);
   }
   // Our own answers can keep the connection only when no request body is left unread.
-  const bool keep_alive = request.keep_alive() && !worker_.draining();
+  const bool keep_alive = keepsAlive(request.base(), request.version()) && !worker_.draining();
   auto reusable = [&] { return keep_alive && parser.is_done(); };
 
-  const std::size_t host_count = request.count(http::field::host);
-  if (host_count > 1) {
+  if (facts.hosts > 1) {
     co_return co_await answer(
         {.status = 400, .detail = "the request has more than one Host header"}, false);
   }
-  if (host_count == 0 && request.version() >= 11) {
+  if (facts.hosts == 0 && request.version() >= 11) {
     co_return co_await answer({.status = 400, .detail = "HTTP/1.1 requests need a Host header"},
                               false);
   }
   // RFC 9112 §6.3: a request whose transfer codings do not end in chunked has no length
   // anyone can agree on (Beast would read it as bodiless and the body as the next request).
-  if (!request.chunked() && request.find(http::field::transfer_encoding) != request.end()) {
+  if (!parser.chunked() && facts.transfer_encoding) {
     co_return co_await answer(
         {.status = 400, .detail = "the request's Transfer-Encoding does not end in chunked"},
         false);
@@ -439,7 +480,7 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await answer({.status = 400, .detail = target_error.reason}, false);
   }
   if (target.authority.empty()) {
-    host_.assign(request[http::field::host]);
+    host_.assign(facts.host);
   } else {
     host_.assign(target.authority);
   }
@@ -490,11 +531,10 @@ asio::awaitable<bool> Session::exchange() {
   }
 
   // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers.
-  const bool chunked = request.chunked();
+  const bool chunked = parser.chunked();
   const bool has_length = parser.content_length().has_value();
   const bool has_body = chunked || parser.content_length().value_or(0) > 0;
-  const bool expect_continue =
-      beast::iequals(request[http::field::expect], "100-continue") && request.version() >= 11;
+  const bool expect_continue = facts.expect_continue && request.version() >= 11;
   // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers and
   // who is calling as Turnpike established it (a client cannot pose as a consumer). Written as
   // bytes below, once the target (and so the Host) is known.
@@ -742,9 +782,9 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   ResponseParser& parser = *response_;
   auto& response = parser.get();
   status_ = static_cast<int>(response.result_int());
-  const bool chunked = response.chunked();
+  const bool chunked = parser.chunked();
   const auto content_length = parser.content_length();
-  const bool upstream_keep_alive = response.keep_alive();
+  const bool upstream_keep_alive = keepsAlive(response.base(), response.version());
   const bool no_body = head_ || status_ == 204 || status_ == 304 || status_ / 100 == 1;
   const bool until_eof = !no_body && !chunked && !content_length;
 
@@ -957,7 +997,7 @@ asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_aliv
   }
   transform_body_ = merged.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
-  http::fields fields;
+  Fields fields;
   fields.set(http::field::content_type, "application/json");
   fields.set("X-Turnpike-Complete", failed == 0 ? "true" : "false");
   status_ = 200;
@@ -1010,7 +1050,7 @@ asio::awaitable<bool> Session::responseBodyFailed(boost::system::error_code ec, 
   co_return false;
 }
 
-bool Session::reshapes(const http::response_header<>& response,
+bool Session::reshapes(const http::response_header<Fields>& response,
                        const boost::optional<uint64_t>& content_length,
                        const policy::CompiledResponseTransform& transform) {
   // Successful answers only: an upstream's error body keeps the shape its clients know.
@@ -1114,8 +1154,9 @@ asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {
 
 asio::awaitable<bool> Session::answerFromUpstreamError(int status, std::string detail) {
   // The request body may be half-consumed: the connection cannot carry another request.
-  const bool keep_alive =
-      (request_->is_done() || request_read_) && request_->get().keep_alive() && !worker_.draining();
+  const auto& request = request_->get();
+  const bool keep_alive = (request_->is_done() || request_read_) &&
+                          keepsAlive(request.base(), request.version()) && !worker_.draining();
   co_return co_await answer({.status = status, .detail = detail}, keep_alive);
 }
 

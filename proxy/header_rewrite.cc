@@ -24,8 +24,9 @@ std::string_view trim(std::string_view text) {
 // hop-by-hop too. Views into `fields`.
 using NameList = boost::container::small_vector<std::string_view, 8>;
 
-NameList connectionTokens(const http::fields& fields) {
-  NameList named;
+// Calls `visit` with each token of the Connection fields, trimmed, until it returns true.
+template <class Visit>
+bool anyConnectionToken(const Fields& fields, Visit visit) {
   // A scan by enum: cheaper than equal_range(), which looks the name up as a string.
   for (const auto& field : fields) {
     if (field.name() != http::field::connection) continue;
@@ -33,11 +34,20 @@ NameList connectionTokens(const http::fields& fields) {
     while (!value.empty()) {
       std::size_t comma = value.find(',');
       std::string_view token = trim(value.substr(0, comma));
-      if (!token.empty()) named.push_back(token);
+      if (!token.empty() && visit(token)) return true;
       if (comma == std::string_view::npos) break;
       value.remove_prefix(comma + 1);
     }
   }
+  return false;
+}
+
+NameList connectionTokens(const Fields& fields) {
+  NameList named;
+  anyConnectionToken(fields, [&](std::string_view token) {
+    named.push_back(token);
+    return false;
+  });
   return named;
 }
 
@@ -130,7 +140,7 @@ Owned ownedRequestField(std::string_view name) {
 
 }  // namespace
 
-void appendUpstreamRequestHead(const http::fields& fields, const UpstreamRequestHead& head,
+void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& head,
                                std::string& out) {
   out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
   appendField(out, "Host", head.host);
@@ -175,7 +185,7 @@ void appendUpstreamRequestHead(const http::fields& fields, const UpstreamRequest
   out.append("\r\n");
 }
 
-void appendClientResponseHead(const http::fields& fields, const ClientResponseHead& head,
+void appendClientResponseHead(const Fields& fields, const ClientResponseHead& head,
                               std::string& out) {
   out.append("HTTP/1.1 ");
   appendNumber(out, head.status);
@@ -212,6 +222,13 @@ void appendClientResponseHead(const http::fields& fields, const ClientResponseHe
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
+}
+
+bool keepsAlive(const Fields& fields, unsigned version) {
+  const std::string_view wanted = version < 11 ? "keep-alive" : "close";
+  const bool said = anyConnectionToken(
+      fields, [&](std::string_view token) { return boost::beast::iequals(token, wanted); });
+  return version < 11 ? said : !said;
 }
 
 bool isAcceptableRequestId(std::string_view id) {

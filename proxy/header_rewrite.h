@@ -27,13 +27,13 @@
 // appending to a string that keeps its capacity from one request to the next.
 #pragma once
 
-#include <boost/beast/http/fields.hpp>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "proxy/http_fields.h"
 #include "proxy/policy/route_transforms.h"
 
 namespace turnpike::proxy {
@@ -70,8 +70,8 @@ struct UpstreamRequestHead {
 };
 
 // Appends "METHOD target HTTP/1.1\r\n", the fields and the blank line to `out`.
-void appendUpstreamRequestHead(const boost::beast::http::fields& fields,
-                               const UpstreamRequestHead& head, std::string& out);
+void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& head,
+                               std::string& out);
 
 struct ClientResponseHead {
   unsigned status = 200;
@@ -86,8 +86,13 @@ struct ClientResponseHead {
 };
 
 // Appends "HTTP/1.1 status reason\r\n", the fields and the blank line to `out`.
-void appendClientResponseHead(const boost::beast::http::fields& fields,
-                              const ClientResponseHead& head, std::string& out);
+void appendClientResponseHead(const Fields& fields, const ClientResponseHead& head,
+                              std::string& out);
+
+// Whether the connection stays open after this message (RFC 9112 §9.3): HTTP/1.1 unless a
+// Connection field says "close", HTTP/1.0 only when one says "keep-alive". What Beast's
+// keep_alive() answers, from one scan of the fields by enum instead of a name lookup.
+bool keepsAlive(const Fields& fields, unsigned version);
 
 // A client-supplied X-Request-Id is kept when it is 1..200 visible ASCII characters.
 bool isAcceptableRequestId(std::string_view id);

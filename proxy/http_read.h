@@ -36,6 +36,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "proxy/http_fields.h"
+
 namespace turnpike::proxy {
 
 enum class ReadGoal : uint8_t {
@@ -44,9 +46,10 @@ enum class ReadGoal : uint8_t {
 };
 
 template <bool isRequest>
-boost::asio::awaitable<boost::system::error_code> readHttp(
-    boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer,
-    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser, ReadGoal goal) {
+boost::asio::awaitable<boost::system::error_code> readHttp(boost::asio::ip::tcp::socket& socket,
+                                                           boost::beast::flat_buffer& buffer,
+                                                           HttpParser<isRequest>& parser,
+                                                           ReadGoal goal) {
   namespace http = boost::beast::http;
   constexpr std::size_t kReadSize = 64 * 1024;
   boost::system::error_code ec;
@@ -99,7 +102,7 @@ boost::asio::awaitable<boost::system::error_code> readHttp(
 template <bool isRequest>
 class BodySource {
  public:
-  using Parser = boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>;
+  using Parser = HttpParser<isRequest>;
 
   explicit BodySource(Parser& parser) : parser_(parser) {
     const auto length = parser.content_length();

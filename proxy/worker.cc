@@ -28,7 +28,7 @@ Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registr
     : index_(index),
       name_("worker-" + std::to_string(index)),
       options_(options),
-      context_(1),
+      context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       acceptor_(context_),
       sweep_timer_(context_),
       cache_(registry, name_),

@@ -120,6 +120,9 @@ class Worker {
   const int index_;
   const std::string name_;
   const ProxyOptions& options_;
+  // Run by the worker's thread alone, and its sockets are used by that thread alone (before
+  // start() and after join() by the control thread): Asio's per-socket locks are off
+  // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO). post() from other threads stays safe.
   boost::asio::io_context context_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer sweep_timer_;

@@ -51,7 +51,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
-using Parser = http::request_parser<http::empty_body>;
+using Parser = http::parser<true, http::empty_body, FieldAllocator<char>>;
 
 constexpr std::string_view kClientIp = "192.0.2.7";
 constexpr std::string_view kUpstreamAuthority = "10.0.0.1:8080";
@@ -111,7 +111,7 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-std::vector<std::string> connectionTokens(const http::fields& fields) {
+std::vector<std::string> connectionTokens(const Fields& fields) {
   std::vector<std::string> tokens;
   for (auto it = fields.find(http::field::connection); it != fields.end(); ++it) {
     if (it->name() != http::field::connection) continue;
@@ -159,11 +159,11 @@ bool hasDotSegment(std::string_view path) {
   return false;
 }
 
-std::size_t countOf(const http::fields& fields, std::string_view name) {
+std::size_t countOf(const Fields& fields, std::string_view name) {
   return fields.count(boost::beast::string_view(name.data(), name.size()));
 }
 
-void expectOnce(const http::fields& fields, std::string_view name, std::string_view value,
+void expectOnce(const Fields& fields, std::string_view name, std::string_view value,
                 std::string_view head) {
   std::size_t n = countOf(fields, name);
   if (n != 1) fail(std::string(name) + " appears " + std::to_string(n) + " times", head);
@@ -171,12 +171,12 @@ void expectOnce(const http::fields& fields, std::string_view name, std::string_v
   if (got != value) fail(std::string(name) + " is '" + std::string(got) + "'", head);
 }
 
-void expectAbsent(const http::fields& fields, std::string_view name, std::string_view head) {
+void expectAbsent(const Fields& fields, std::string_view name, std::string_view head) {
   if (countOf(fields, name) != 0) fail(std::string(name) + " was passed upstream", head);
 }
 
 // The whole of client_session.cc's way from a parsed request to the upstream head.
-void rewriteAndCheck(const http::request<http::empty_body>& request, const Parser& parser,
+void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, const Parser& parser,
                      bool with_consumer) {
   if (request.count(http::field::host) > 1) return;
   if (request.count(http::field::host) == 0 && request.version() >= 11) return;

@@ -13,21 +13,21 @@ namespace {
 
 namespace http = boost::beast::http;
 
-std::string requestHead(const http::fields& f, UpstreamRequestHead head) {
+std::string requestHead(const Fields& f, UpstreamRequestHead head) {
   std::string out = "left alone|";
   appendUpstreamRequestHead(f, head, out);
   EXPECT_TRUE(out.starts_with("left alone|")) << "appends, never clears";
   return out.substr(11);
 }
 
-std::string responseHead(const http::fields& f, const ClientResponseHead& head) {
+std::string responseHead(const Fields& f, const ClientResponseHead& head) {
   std::string out;
   appendClientResponseHead(f, head, out);
   return out;
 }
 
 TEST(HeaderRewriteTest, RequestHeadDropsHopByHopAndWhatConnectionNames) {
-  http::fields f;
+  Fields f;
   f.set("Host", "client.example");
   f.set("Connection", "keep-alive, X-Secret");
   f.insert("Connection", "Upgrade");
@@ -65,7 +65,7 @@ TEST(HeaderRewriteTest, RequestHeadDropsHopByHopAndWhatConnectionNames) {
 }
 
 TEST(HeaderRewriteTest, RequestHeadForwardingAndConsumerFieldsAreTurnpikes) {
-  http::fields f;
+  Fields f;
   f.insert("X-Forwarded-For", "1.1.1.1");
   f.insert("x-forwarded-for", "2.2.2.2, 3.3.3.3");
   f.set("X-Forwarded-Proto", "https");  // a client cannot claim TLS it did not use
@@ -113,7 +113,7 @@ TEST(HeaderRewriteTest, RequestHeadForwardingAndConsumerFieldsAreTurnpikes) {
 }
 
 TEST(HeaderRewriteTest, ResponseHeadFramingAndConnection) {
-  http::fields f;
+  Fields f;
   f.set("Content-Type", "text/plain");
   f.set("Content-Length", "100");
   f.set("Connection", "close, X-Hop");
@@ -157,7 +157,7 @@ TEST(HeaderRewriteTest, ResponseHeadFramingAndConnection) {
 }
 
 TEST(HeaderRewriteTest, ResponseHeadKeepsTheUpstreamsRequestIdAndAddsExtraFields) {
-  http::fields f;
+  Fields f;
   f.set("x-request-id", "upstream-id");
   const std::array<std::pair<std::string_view, std::string_view>, 2> extra{
       {{"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "9"}}};
@@ -170,7 +170,7 @@ TEST(HeaderRewriteTest, ResponseHeadKeepsTheUpstreamsRequestIdAndAddsExtraFields
 }
 
 TEST(HeaderRewriteTest, RouteHeaderEditsApplyToTheClientsFieldsOnly) {
-  http::fields f;
+  Fields f;
   f.set("Cookie", "a=b");
   f.set("X-Old", "kept value");
   f.set("X-Api-Version", "1");
@@ -191,7 +191,7 @@ TEST(HeaderRewriteTest, RouteHeaderEditsApplyToTheClientsFieldsOnly) {
             "X-Request-Id: rid\r\n"
             "\r\n");
 
-  http::fields response;
+  Fields response;
   response.set("Server", "upstream/1.0");
   response.set("Cache-Control", "public");
   const policy::HeaderEdits response_edits =
@@ -213,6 +213,29 @@ TEST(HeaderRewriteTest, RequestIdsFromClientsAreChecked) {
   EXPECT_FALSE(isAcceptableRequestId(""));
   EXPECT_FALSE(isAcceptableRequestId("has space"));
   EXPECT_FALSE(isAcceptableRequestId(std::string(201, 'a')));
+}
+
+TEST(HeaderRewriteTest, KeepsAliveFollowsTheVersionAndEveryConnectionField) {
+  Fields none;
+  EXPECT_TRUE(keepsAlive(none, 11));
+  EXPECT_FALSE(keepsAlive(none, 10));
+
+  Fields close;
+  close.set("Connection", "X-Trace, CLOSE");
+  EXPECT_FALSE(keepsAlive(close, 11));
+  EXPECT_FALSE(keepsAlive(close, 10));
+
+  Fields keep;
+  keep.set("connection", " Keep-Alive ");
+  EXPECT_TRUE(keepsAlive(keep, 10));
+  EXPECT_TRUE(keepsAlive(keep, 11));
+
+  // A token is whole: "closed" is not "close". And a second Connection field counts too.
+  Fields second;
+  second.set("Connection", "closed");
+  EXPECT_TRUE(keepsAlive(second, 11));
+  second.insert("Connection", "close");
+  EXPECT_FALSE(keepsAlive(second, 11));
 }
 
 TEST(HeaderRewriteTest, IdempotentMethods) {

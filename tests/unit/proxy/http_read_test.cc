@@ -55,7 +55,7 @@ struct SocketPair {
 };
 
 template <bool isRequest>
-std::string pieceOf(http::parser<isRequest, http::buffer_body>& parser, const char* start) {
+std::string pieceOf(HttpParser<isRequest>& parser, const char* start) {
   return std::string(
       start, static_cast<std::size_t>(static_cast<const char*>(parser.get().body().data) - start));
 }
@@ -66,7 +66,7 @@ TEST(HttpReadTest, AHeaderAlreadyBufferedIsParsedWithoutReading) {
   const std::string_view request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n";
   asio::buffer_copy(buffer.prepare(request.size()), asio::buffer(request));
   buffer.commit(request.size());
-  http::request_parser<http::buffer_body> parser;
+  HttpParser<true> parser;
   boost::system::error_code ec = asio::error::would_block;
   // Nothing is ever sent on the socket: a read would never finish.
   ASSERT_TRUE(pair.run([&]() -> asio::awaitable<void> {
@@ -82,7 +82,7 @@ TEST(HttpReadTest, AHeaderAlreadyBufferedIsParsedWithoutReading) {
 TEST(HttpReadTest, ABodyPieceIsHandedOnAsSoonAsBytesArrive) {
   SocketPair pair;
   beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
+  HttpParser<false> parser;
   char piece[64 * 1024];
   std::string first;
   std::string second;
@@ -111,7 +111,7 @@ TEST(HttpReadTest, ABodyPieceIsHandedOnAsSoonAsBytesArrive) {
 TEST(HttpReadTest, AChunkedBodySplitAcrossReadsIsDecoded) {
   SocketPair pair;
   beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
+  HttpParser<false> parser;
   char piece[64 * 1024];
   std::string body;
   pair.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
@@ -137,7 +137,7 @@ TEST(HttpReadTest, ClosesBeforeAndInsideAMessage) {
   {
     SocketPair pair;
     beast::flat_buffer buffer;
-    http::request_parser<http::buffer_body> parser;
+    HttpParser<true> parser;
     pair.theirs.shutdown(tcp::socket::shutdown_send);
     boost::system::error_code ec;
     ASSERT_TRUE(pair.run([&]() -> asio::awaitable<void> {
@@ -148,7 +148,7 @@ TEST(HttpReadTest, ClosesBeforeAndInsideAMessage) {
   {
     SocketPair pair;
     beast::flat_buffer buffer;
-    http::response_parser<http::buffer_body> parser;
+    HttpParser<false> parser;
     char piece[1024];
     pair.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
     pair.theirs.shutdown(tcp::socket::shutdown_send);
@@ -169,7 +169,7 @@ TEST(HttpReadTest, ClosesBeforeAndInsideAMessage) {
 TEST(HttpReadTest, AHeaderOverTheLimitIsRefused) {
   SocketPair pair;
   beast::flat_buffer buffer;
-  http::request_parser<http::buffer_body> parser;
+  HttpParser<true> parser;
   parser.header_limit(1024);
   pair.send("GET / HTTP/1.1\r\nX-Big: " + std::string(4096, 'a'));
   boost::system::error_code ec;
@@ -182,7 +182,7 @@ TEST(HttpReadTest, AHeaderOverTheLimitIsRefused) {
 TEST(BodySourceTest, ABodyOfKnownLengthStopsAtItsEnd) {
   SocketPair pair;
   beast::flat_buffer buffer;
-  http::request_parser<http::buffer_body> parser;
+  HttpParser<true> parser;
   // The body's first bytes arrive with the header; a pipelined request follows the body.
   pair.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n0123");
   std::string body;
@@ -210,7 +210,7 @@ TEST(BodySourceTest, ABodyOfKnownLengthStopsAtItsEnd) {
 TEST(BodySourceTest, AShortBodyOfKnownLengthIsAPartialMessage) {
   SocketPair pair;
   beast::flat_buffer buffer;
-  http::request_parser<http::buffer_body> parser;
+  HttpParser<true> parser;
   pair.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
   pair.theirs.shutdown(tcp::socket::shutdown_send);
   boost::system::error_code ec;
