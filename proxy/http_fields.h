@@ -24,6 +24,18 @@
 
 namespace turnpike::proxy {
 
+#if defined(__SANITIZE_ADDRESS__)  // GCC
+#define TURNPIKE_POOL_FIELDS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang
+#define TURNPIKE_POOL_FIELDS 0
+#endif
+#endif
+#ifndef TURNPIKE_POOL_FIELDS
+#define TURNPIKE_POOL_FIELDS 1
+#endif
+
+inline constexpr bool kPoolFields = TURNPIKE_POOL_FIELDS != 0;
 inline constexpr std::size_t kFieldBlockSize = 256;
 inline constexpr std::size_t kMaxPooledBlocks = 4096;
 
@@ -58,12 +70,8 @@ class FieldAllocator {
 
  private:
   static bool pooled(std::size_t n) {
-#if defined(__SANITIZE_ADDRESS__)
-    (void)n;
-    return false;
-#else
-    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ && n <= kFieldBlockSize / sizeof(T);
-#endif
+    return kPoolFields && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
+           n <= kFieldBlockSize / sizeof(T);
   }
 };
 

@@ -13,11 +13,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPooled = false;  // every piece goes to operator new, so ASan sees each one
-#else
-constexpr bool kPooled = true;
-#endif
+constexpr bool kPooled = kPoolFields;  // off under ASan, which then sees every piece
 
 TEST(HttpFieldsTest, AFreedBlockServesTheNextSmallPieceOnTheSameThread) {
   if (!kPooled) GTEST_SKIP() << "the pool is off under AddressSanitizer";
