@@ -273,7 +273,11 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
   expectAbsent(sent, kHiddenHeader, written);
   const std::vector<std::string> named = connectionTokens(request.base());
   for (const std::string& token : named) {
-    if (!isTurnpikeField(token)) expectAbsent(sent, token, written);
+    if (isTurnpikeField(token)) continue;
+    // A Connection token names the client's own field: the route's set_headers value, and a
+    // client field renamed onto that name, are the gateway's and still go upstream.
+    if (transform != nullptr && isAnyOf(token, {"x-set", "x-new"})) continue;
+    expectAbsent(sent, token, written);
   }
   if (chunked) {
     expectOnce(sent, "Transfer-Encoding", "chunked", written);
