@@ -1067,7 +1067,7 @@ std::optional<ProxyAnswer> Session::applyPolicies(const HeaderView& headers,
   const int64_t now_unix =
       std::chrono::duration_cast<std::chrono::seconds>(wall_started_.time_since_epoch()).count();
   const policy::KeyAuthResult auth =
-      policy::authenticate(*snapshot_, *route_, headers, query_, now_unix);
+      policy::authenticate(*snapshot_, *route_, headers, query_, now_unix, &worker_.verifiedKeys());
   auto unauthorized = [](std::string_view detail) {
     return ProxyAnswer{
         .status = 401, .detail = detail, .headers = {{"WWW-Authenticate", "ApiKey"}}};

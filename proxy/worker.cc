@@ -174,6 +174,7 @@ void Worker::forgetDeletedRoutes() {
     return;
   }
   metrics_pruned_for_ = current->buildId();
+  verified_keys_.forgetUnless(*current);  // a revoked key does not linger until the next request
   metrics_.forgetRoutes(
       [&](std::string_view label) { return current->findRoute(label) != nullptr; });
 }

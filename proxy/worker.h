@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "model/result.h"
+#include "proxy/policy/key_auth.h"
 #include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_options.h"
@@ -98,6 +99,8 @@ class Worker {
   // Shared by every worker of the process (thread-safe): limits are per process.
   policy::RateLimiter& rateLimiter() { return rate_limiter_; }
   RequestIdGenerator& requestIds() { return request_ids_; }
+  // Keys this worker found in its current snapshot (skips their SHA-256).
+  policy::VerifiedKeys& verifiedKeys() { return verified_keys_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   void track(Deadline& deadline) { deadlines_.push_back(deadline); }
   void connectionOpened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -136,6 +139,7 @@ class Worker {
   ProxyMetrics metrics_;
   uint64_t metrics_pruned_for_ = 0;  // buildId() of the snapshot metrics_ last forgot routes for
   RequestIdGenerator request_ids_;
+  policy::VerifiedKeys verified_keys_;
   boost::intrusive::list<Deadline, boost::intrusive::constant_time_size<false>> deadlines_;
   std::string log_line_;
   uint64_t sweeps_ = 0;

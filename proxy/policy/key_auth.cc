@@ -1,5 +1,6 @@
 #include "proxy/policy/key_auth.h"
 
+#include <cstring>
 #include <vector>
 
 #include "model/api_key.h"
@@ -37,6 +38,43 @@ std::string percentDecode(std::string_view text) {
 
 }  // namespace
 
+bool VerifiedKeys::ConstantTimeEqual::operator()(std::string_view a,
+                                                 std::string_view b) const noexcept {
+  // Every byte counts whichever differs first (no early exit), so that a caller cannot time how
+  // much of a remembered key it guessed. Eight bytes at a time: CRYPTO_memcmp goes byte by byte.
+  if (a.size() != b.size()) return false;
+  uint64_t diff = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= a.size(); i += 8) {
+    uint64_t x = 0;
+    uint64_t y = 0;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    diff |= x ^ y;
+  }
+  for (; i < a.size(); ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+const KeyEntry* VerifiedKeys::find(const Snapshot& snapshot, std::string_view presented) {
+  const uint64_t build = snapshot.buildId();
+  if (build < build_id_) return snapshot.findKey(model::sha256Hex(presented));
+  forgetUnless(snapshot);
+  if (auto it = entries_.find(presented); it != entries_.end()) return it->second;
+  const KeyEntry* entry = snapshot.findKey(model::sha256Hex(presented));
+  if (entry != nullptr) {
+    if (entries_.size() >= capacity_) entries_.clear();
+    entries_.try_emplace(std::string(presented), entry);
+  }
+  return entry;
+}
+
+void VerifiedKeys::forgetUnless(const Snapshot& current) {
+  if (current.buildId() <= build_id_) return;  // the same, or older than what find() saw
+  entries_.clear();
+  build_id_ = current.buildId();
+}
+
 std::optional<std::string_view> queryParameter(std::string_view query, std::string_view name) {
   if (query.empty()) return std::nullopt;
   std::optional<std::string_view> found;
@@ -64,7 +102,8 @@ std::string removeQueryParameter(std::string_view query, std::string_view name) 
 }
 
 KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
-                           const HeaderView& headers, std::string_view query, int64_t now_unix) {
+                           const HeaderView& headers, std::string_view query, int64_t now_unix,
+                           VerifiedKeys* verified) {
   const model::RouteAuth& auth = route.def->auth;
   KeyAuthResult result;
   if (auth.type != model::AuthType::kApiKey) return result;  // kNotRequired
@@ -95,11 +134,13 @@ KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
     return result;
   }
 
-  const std::string hash =
-      !result.found_in_query.empty() && presented.find('%') != std::string_view::npos
-          ? model::sha256Hex(percentDecode(presented))
-          : model::sha256Hex(presented);
-  const KeyEntry* entry = snapshot.findKey(hash);
+  std::string decoded;
+  if (!result.found_in_query.empty() && presented.find('%') != std::string_view::npos) {
+    decoded = percentDecode(presented);
+    presented = decoded;
+  }
+  const KeyEntry* entry = verified != nullptr ? verified->find(snapshot, presented)
+                                              : snapshot.findKey(model::sha256Hex(presented));
   if (entry == nullptr) {
     result.outcome = AuthOutcome::kUnknown;
   } else if (entry->key->expires_at && now_unix >= *entry->key->expires_at) {

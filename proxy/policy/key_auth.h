@@ -14,12 +14,15 @@
 //     if (!auth.found_in_query.empty()) query = removeQueryParameter(query, auth.found_in_query);
 //   }
 //
-// THREAD: pure; any thread. OWNERSHIP: every pointer and view in a result points into the
-// Snapshot (entries, key names) and lives as long as it. COST: authenticate() scans the headers
-// once per key name and the query once per key name, hashes the presented key once (SHA-256, one
-// 64-byte string) and does one hash-map lookup.
+// THREAD: pure; any thread (a VerifiedKeys is one thread's). OWNERSHIP: every pointer and view
+// in a result points into the Snapshot (entries, key names) and lives as long as it. COST:
+// authenticate() scans the headers once per key name and the query once per key name, then
+// either finds the key among the worker's VerifiedKeys (one hash-map lookup) or hashes it
+// (SHA-256, about a microsecond with OpenSSL's bookkeeping) and looks the digest up.
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,8 +32,43 @@
 #include "proxy/compiled_route.h"
 #include "proxy/request_view.h"
 #include "proxy/snapshot.h"
+#include "proxy/string_map.h"
 
 namespace turnpike::proxy::policy {
+
+// The keys one worker has found in one snapshot, by the key as presented, so that a caller's
+// next request skips the SHA-256:
+//
+//   const KeyEntry* entry = worker.verifiedKeys().find(*pinned, presented);
+//
+// Only keys the snapshot holds are remembered: an unknown key is hashed every time, so random
+// keys cannot grow the table. It holds at most `capacity` keys and starts over when full, and it
+// forgets everything when a newer snapshot is used (a revoked key is never found again). A
+// request still on an older snapshot bypasses it. Keys compare in constant time for their length.
+// The plaintext keys stay in the worker's memory while remembered (never on disk), as they do in
+// its request buffers. THREAD: one worker's; not shared.
+class VerifiedKeys {
+ public:
+  static constexpr std::size_t kDefaultCapacity = 4096;
+  explicit VerifiedKeys(std::size_t capacity = kDefaultCapacity) : capacity_(capacity) {}
+
+  // Snapshot::findKey(model::sha256Hex(presented)), remembered when found.
+  const KeyEntry* find(const Snapshot& snapshot, std::string_view presented);
+  // Forgets every key unless they belong to `current`.
+  void forgetUnless(const Snapshot& current);
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct ConstantTimeEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept;
+  };
+
+  boost::unordered_flat_map<std::string, const KeyEntry*, TransparentStringHash, ConstantTimeEqual>
+      entries_;
+  uint64_t build_id_ = 0;  // the Snapshot::buildId() entries_ belong to
+  std::size_t capacity_;
+};
 
 enum class AuthOutcome : uint8_t {
   kNotRequired,    // the route's auth type is none: no credential was looked at
@@ -55,11 +93,11 @@ struct KeyAuthResult {
 // occurrence; names compare exactly); the first non-empty value wins (an empty value counts as
 // absent). A query value is percent-decoded ("%2B" -> "+"; '+' stays '+') before hashing, so a
 // key with reserved characters can be sent encoded; header values are taken as they are. The key
-// is hashed once (model::sha256Hex) and looked up with Snapshot::findKey(). A key is expired
-// when now_unix >= expires_at.
+// is hashed once (model::sha256Hex) and looked up with Snapshot::findKey(), or found in
+// `verified` when given. A key is expired when now_unix >= expires_at.
 [[nodiscard]] KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
                                          const HeaderView& headers, std::string_view query,
-                                         int64_t now_unix);
+                                         int64_t now_unix, VerifiedKeys* verified = nullptr);
 
 // The ACL step. Without allow_groups any caller passes (authenticate() has already refused a
 // route's unauthenticated callers). With allow_groups, `consumer` must be in at least one of them

@@ -48,7 +48,9 @@ model::Consumer makeConsumer(std::string id, std::string username,
 // (api_key, allow_groups partners/gold), "acl-only" (auth none, allow_groups partners).
 class KeyAuthTest : public ::testing::Test {
  protected:
-  KeyAuthTest() {
+  KeyAuthTest() { snapshot_ = mustBuild(config()); }
+
+  static model::Config config() {
     model::Config config = makeConfig(
         {RouteDef("open").paths({"/open"}), RouteDef("keyed").paths({"/keyed"}),
          RouteDef("partners").paths({"/partners"}), RouteDef("acl-only").paths({"/acl"})});
@@ -61,7 +63,7 @@ class KeyAuthTest : public ::testing::Test {
     config.api_keys = {makeKey("k-alice", "c-alice", kAliceKey), makeKey("k-bob", "c-bob", kBobKey),
                        makeKey("k-stale", "c-alice", kStaleKey, kExpiresAt),
                        makeKey("k-orphan", "c-gone", "tpk_orphan0123456789abcdef")};
-    snapshot_ = mustBuild(std::move(config));
+    return config;
   }
 
   const CompiledRoute& route(std::string_view name) const { return *snapshot_->findRoute(name); }
@@ -69,11 +71,23 @@ class KeyAuthTest : public ::testing::Test {
   KeyAuthResult auth(std::string_view route_name, std::vector<HeaderField> fields,
                      std::string_view query = {}, int64_t now = 1'700'000'000) {
     fields_ = std::move(fields);
-    return authenticate(*snapshot_, route(route_name), HeaderView(fields_), query, now);
+    const HeaderView headers(fields_);
+    KeyAuthResult hashed = authenticate(*snapshot_, route(route_name), headers, query, now);
+    // A worker's VerifiedKeys changes nothing a caller sees, the first time or from memory.
+    for (int time = 0; time < 2; ++time) {
+      KeyAuthResult remembered =
+          authenticate(*snapshot_, route(route_name), headers, query, now, &verified_);
+      EXPECT_EQ(remembered.outcome, hashed.outcome);
+      EXPECT_EQ(remembered.entry, hashed.entry);
+      EXPECT_EQ(remembered.found_in_header, hashed.found_in_header);
+      EXPECT_EQ(remembered.found_in_query, hashed.found_in_query);
+    }
+    return hashed;
   }
 
   SnapshotConstSharedPtr snapshot_;
   std::vector<HeaderField> fields_;
+  VerifiedKeys verified_;
 };
 
 TEST_F(KeyAuthTest, HeaderKey) {
@@ -219,6 +233,62 @@ TEST_F(KeyAuthTest, AllowedByGroups) {
   // allow_groups on a route without auth: nobody can be in a group, every request is refused.
   EXPECT_FALSE(allowedByGroups(route("acl-only"), nullptr));
   EXPECT_FALSE(allowedByGroups(route("partners"), nullptr));
+}
+
+TEST_F(KeyAuthTest, VerifiedKeysRememberOnlyKeysTheSnapshotHolds) {
+  VerifiedKeys verified;
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(verified.find(*snapshot_, "tpk_guess" + std::to_string(i)), nullptr);
+  }
+  EXPECT_EQ(verified.size(), 0u);  // guessing cannot grow it
+  const KeyEntry* alice = verified.find(*snapshot_, kAliceKey);
+  ASSERT_NE(alice, nullptr);
+  EXPECT_EQ(alice->key->id, "k-alice");
+  EXPECT_EQ(verified.size(), 1u);
+  EXPECT_EQ(verified.find(*snapshot_, kAliceKey), alice);
+  // A key that differs in one character, or is a prefix, is not the remembered one.
+  std::string near = kAliceKey;
+  near.back() = 'Q';
+  EXPECT_EQ(verified.find(*snapshot_, near), nullptr);
+  near = kAliceKey;
+  near[10] = 'Q';
+  EXPECT_EQ(verified.find(*snapshot_, near), nullptr);
+  EXPECT_EQ(verified.find(*snapshot_, std::string_view(kAliceKey).substr(1)), nullptr);
+}
+
+TEST_F(KeyAuthTest, VerifiedKeysForgetARevokedKeyOnTheNextSnapshot) {
+  VerifiedKeys verified;
+  ASSERT_NE(verified.find(*snapshot_, kAliceKey), nullptr);
+  model::Config revoked = config();
+  std::erase_if(revoked.api_keys, [](const model::ApiKey& k) { return k.id == "k-alice"; });
+  SnapshotConstSharedPtr next = mustBuild(std::move(revoked));
+  EXPECT_EQ(verified.find(*next, kAliceKey), nullptr);
+  EXPECT_EQ(verified.size(), 0u);
+  // A request that pinned the older snapshot before the change still sees the key it had.
+  const KeyEntry* old = verified.find(*snapshot_, kAliceKey);
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(old, snapshot_->findKey(model::sha256Hex(kAliceKey)));
+  EXPECT_NE(verified.find(*next, kBobKey), nullptr);
+
+  // The worker's sweep forgets them too, without waiting for a request.
+  EXPECT_EQ(verified.size(), 1u);
+  SnapshotConstSharedPtr newest = mustBuild(config());
+  verified.forgetUnless(*newest);
+  EXPECT_EQ(verified.size(), 0u);
+  verified.forgetUnless(*next);  // an older one: nothing to do
+  EXPECT_NE(verified.find(*newest, kAliceKey), nullptr);
+}
+
+TEST_F(KeyAuthTest, VerifiedKeysStartOverWhenFull) {
+  VerifiedKeys verified(/*capacity=*/2);
+  for (int round = 0; round < 3; ++round) {
+    for (const char* key : {kAliceKey, kBobKey, kStaleKey}) {
+      const KeyEntry* entry = verified.find(*snapshot_, key);
+      ASSERT_NE(entry, nullptr) << key;
+      EXPECT_EQ(entry, snapshot_->findKey(model::sha256Hex(key)));
+      EXPECT_LE(verified.size(), 2u);
+    }
+  }
 }
 
 TEST(KeyAuthAclTest, GroupNamesAreExact) {
