@@ -10,6 +10,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -72,10 +73,17 @@ class SpliceRelayTest : public ::testing::Test {
 TEST_F(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
   EXPECT_GE(pipe_.capacity(), 64U * 1024);
   const std::string body = pattern(3 * 1024 * 1024 + 17);  // many times the pipe
-  // A writer and a reader on their own threads, so that both sides fill up and wait.
+  // A writer and a reader on their own threads, so that both sides fill up and wait. The sink's
+  // buffers are small and its reader starts late: the relay must wait for it (on a fast machine
+  // loopback buffers of several MiB could otherwise take the whole body at once).
+  sink_.near.set_option(asio::socket_base::send_buffer_size(16 * 1024));
+  sink_.far.set_option(asio::socket_base::receive_buffer_size(16 * 1024));
   std::thread writer([&] { asio::write(source_.far, asio::buffer(body + "NEXT")); });
   std::string received(body.size(), '\0');
-  std::thread reader([&] { asio::read(sink_.far, asio::buffer(received)); });
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    asio::read(sink_.far, asio::buffer(received));
+  });
   int waits = 0;
   const SpliceResult result = relay(body.size(), &waits);
   writer.join();
