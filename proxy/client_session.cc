@@ -229,6 +229,18 @@ class Session final : public Deadline {
   asio::awaitable<bool> readRequestHeader();
   asio::awaitable<bool> handle();
   asio::awaitable<bool> exchange();
+  // An answer of the proxy's own instead of going upstream. answer.detail views a literal or
+  // refusal_detail_.
+  struct Refusal {
+    ProxyAnswer answer;
+    bool keep_alive = false;
+  };
+  // The request's checks, routing and policies, before anything is sent upstream: sets match_,
+  // route_ and what the upstream exchange needs (upstream_request_, hash_key_, balancer_...).
+  // Synchronous, so that exchange()'s coroutine frame stays small.
+  std::optional<Refusal> admit();
+  // Whether our own answer can keep the connection: no request body is left unread.
+  bool reusable() const { return keep_alive_ && request_->is_done(); }
   asio::awaitable<bool> answer(ProxyAnswer answer, bool keep_alive);
   // Authentication, ACL and rate limits for the matched route. Returns the answer to send when a
   // policy refuses the request, or nullopt to go on upstream.
@@ -264,6 +276,10 @@ class Session final : public Deadline {
   // client connection is cut. Returns whether the client connection can be reused.
   asio::awaitable<bool> responseBodyFailed(boost::system::error_code ec, bool head_sent,
                                            milliseconds upstream_timeout);
+  // The response head for the client into client_head_: the upstream's fields, `framing` (with
+  // `content_length` for kContentLength), RateLimit-* and the route's response header edits.
+  // Not in relayResponse()'s body, so that its locals stay out of the coroutine frame.
+  void renderClientHead(BodyFraming framing, uint64_t content_length, bool keep_alive);
   // Puts the upstream connection back in the pool when `reusable` and nothing unread is left.
   void releaseUpstream(bool reusable);
   // Whether response_transform.json reshapes this response: a 2xx JSON body, not encoded, not
@@ -325,6 +341,14 @@ class Session final : public Deadline {
   std::string query_;
   std::string upstream_target_;
   std::string target_url_;
+  UpstreamTarget target_;  // the picked one
+  RouteMatch match_;
+  UpstreamRequestHead upstream_request_;  // views into the members above and the request
+  std::string hash_key_;                  // what consistent hashing picks the target by
+  std::string refusal_detail_;            // a Refusal's detail, when it is not a literal
+  bool keep_alive_ = false;               // the client wants to keep the connection
+  bool expect_continue_ = false;
+  bool retryable_ = false;  // idempotent and bodiless: another target may be tried
   SnapshotConstSharedPtr snapshot_;
   const CompiledRoute* route_ = nullptr;
   const CompiledConsumer* consumer_ = nullptr;
@@ -441,7 +465,7 @@ asio::awaitable<bool> Session::handle() {
   co_return co_await exchange();
 }
 
-asio::awaitable<bool> Session::exchange() {
+std::optional<Session::Refusal> Session::admit() {
   RequestParser& parser = *request_;
   auto& request = parser.get();
   head_ = request.method() == http::verb::head;
@@ -455,29 +479,25 @@ asio::awaitable<bool> Session::exchange() {
   } else {
     worker_.requestIds().next(request_id_);
   }
-  // Our own answers can keep the connection only when no request body is left unread.
-  const bool keep_alive = keepsAlive(request.base(), request.version()) && !worker_.draining();
-  auto reusable = [&] { return keep_alive && parser.is_done(); };
+  keep_alive_ = keepsAlive(request.base(), request.version()) && !worker_.draining();
 
   if (facts.hosts > 1) {
-    co_return co_await answer(
-        {.status = 400, .detail = "the request has more than one Host header"}, false);
+    return Refusal{{.status = 400, .detail = "the request has more than one Host header"}, false};
   }
   if (facts.hosts == 0 && request.version() >= 11) {
-    co_return co_await answer({.status = 400, .detail = "HTTP/1.1 requests need a Host header"},
-                              false);
+    return Refusal{{.status = 400, .detail = "HTTP/1.1 requests need a Host header"}, false};
   }
   // RFC 9112 §6.3: a request whose transfer codings do not end in chunked has no length
   // anyone can agree on (Beast would read it as bodiless and the body as the next request).
   if (!parser.chunked() && facts.transfer_encoding) {
-    co_return co_await answer(
+    return Refusal{
         {.status = 400, .detail = "the request's Transfer-Encoding does not end in chunked"},
-        false);
+        false};
   }
   RequestTarget target;
   RequestTargetError target_error;
   if (!parseRequestTarget(request.target(), target, target_error)) {
-    co_return co_await answer({.status = 400, .detail = target_error.reason}, false);
+    return Refusal{{.status = 400, .detail = target_error.reason}, false};
   }
   if (target.authority.empty()) {
     host_.assign(facts.host);
@@ -489,56 +509,56 @@ asio::awaitable<bool> Session::exchange() {
 
   // Pin the snapshot for the whole request: a publish in the middle changes nothing for it.
   snapshot_ = worker_.snapshot();
-  RouteMatch match = snapshot_->router().match(
+  match_ = snapshot_->router().match(
       RequestView{method_, host_, path_, HeaderView::ofFields(request.base())});
-  if (!match) {
-    std::string detail = "no route matches " + method_ + " " + path_;
-    co_return co_await answer({.status = 404, .detail = detail}, reusable());
+  if (!match_) {
+    refusal_detail_ = "no route matches " + method_ + " " + path_;
+    return Refusal{{.status = 404, .detail = refusal_detail_}, reusable()};
   }
-  route_ = match.route;
+  route_ = match_.route;
 
   // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
   std::string_view hide_header;
   std::string_view hide_query;
   if (auto refused = applyPolicies(HeaderView::ofFields(request.base()), hide_header, hide_query)) {
-    co_return co_await answer(std::move(*refused), reusable());
+    return Refusal{std::move(*refused), reusable()};
   }
-  if (route_->isAggregate()) co_return co_await aggregate(match, reusable());
+  if (route_->isAggregate()) return std::nullopt;  // exchange() calls aggregate()
   const CompiledService& service = *route_->service;
   if (!hide_query.empty()) query_ = policy::removeQueryParameter(query_, hide_query);
   const policy::CompiledRequestTransform* transform = route_->request_transform.get();
   if (transform != nullptr && transform->editsQuery()) query_ = transform->rewriteQuery(query_);
   upstream_target_.clear();
-  appendUpstreamTarget(match, path_, query_, upstream_target_);
+  appendUpstreamTarget(match_, path_, query_, upstream_target_);
   if (transform != nullptr) transform->rewritePath(upstream_target_);
 
-  std::string hash_key;
+  hash_key_.clear();
   switch (service.hash_on) {
     case HashOn::kHeader:
-      hash_key.assign(request[service.hash_header]);
+      hash_key_.assign(request[service.hash_header]);
       break;
     case HashOn::kConsumer:
       if (consumer_) {
-        hash_key = consumer_->def->id;
+        hash_key_ = consumer_->def->id;
         break;
       }
       [[fallthrough]];  // anonymous callers are spread by address
     case HashOn::kIp:
-      hash_key = client_ip_;
+      hash_key_ = client_ip_;
       break;
     case HashOn::kNone:
       break;
   }
 
-  // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers.
   const bool chunked = parser.chunked();
   const bool has_length = parser.content_length().has_value();
   const bool has_body = chunked || parser.content_length().value_or(0) > 0;
-  const bool expect_continue = facts.expect_continue && request.version() >= 11;
+  expect_continue_ = facts.expect_continue && request.version() >= 11;
+  retryable_ = isIdempotentMethod(method_) && !has_body;
   // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers and
   // who is calling as Turnpike established it (a client cannot pose as a consumer). Written as
   // bytes below, once the target (and so the Host) is known.
-  UpstreamRequestHead upstream_head{
+  upstream_request_ = {
       .method = method_,
       .target = upstream_target_,
       .forwarding = {.client_ip = client_ip_,
@@ -553,56 +573,69 @@ asio::awaitable<bool> Session::exchange() {
       .edits = transform != nullptr ? &transform->headers() : nullptr,
   };
   if (consumer_) {
-    upstream_head.consumer_id = consumer_->def->id;
-    upstream_head.consumer_username = consumer_->def->username;
-    upstream_head.consumer_groups = consumer_->groups_header;
+    upstream_request_.consumer_id = consumer_->def->id;
+    upstream_request_.consumer_username = consumer_->def->username;
+    upstream_request_.consumer_groups = consumer_->groups_header;
   }
 
   balancer_ = worker_.balancer(service, snapshot_->version());
-  const bool retryable = isIdempotentMethod(method_) && !has_body;
+  return std::nullopt;
+}
+
+asio::awaitable<bool> Session::exchange() {
+  // The synchronous part is admit(), so that this coroutine's frame stays under the 1,020 bytes
+  // Asio's per-thread allocator recycles: a bigger frame is a malloc and a free per request.
+  if (std::optional<Refusal> refused = admit()) {
+    co_return co_await answer(std::move(refused->answer), refused->keep_alive);
+  }
+  if (route_->isAggregate()) co_return co_await aggregate(match_, reusable());
+  RequestParser& parser = *request_;
+  auto& request = parser.get();
+  const CompiledService& service = *route_->service;
+  const bool chunked = parser.chunked();
   uint64_t tried = 0;
   int retries_left = service.retries;
+  // The last failure, answered once no target is left to try. Every failure leaves the loop by
+  // `break` to one answering co_await: each co_await site adds its temporaries to the frame.
   int failure_status = 0;
   std::string failure_detail;
 
   for (;;) {
-    target_index_ = balancer_->pick(hash_key, Clock::now(), tried);
+    target_index_ = balancer_->pick(hash_key_, Clock::now(), tried);
     if (!target_index_) {
-      if (failure_status != 0) {
-        co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
-      }
-      std::string detail = "no healthy target for service " + service.name();
-      co_return co_await answer({.status = 503, .detail = detail}, reusable());
+      if (failure_status != 0) break;
+      refusal_detail_ = "no healthy target for service " + service.name();
+      co_return co_await answer({.status = 503, .detail = refusal_detail_}, reusable());
     }
     const std::size_t index = *target_index_;
     picked_generation_ = balancer_->generation();
-    const UpstreamTarget target_def = balancer_->target(index);  // a copy: see currentIndex()
+    target_ = balancer_->target(index);  // a copy: see currentIndex()
     if (index < 64) tried |= uint64_t{1} << index;
-    target_url_ = target_def.url;
+    target_url_ = target_.url;
 
-    upstream_ = worker_.pool().take(target_def.url);
+    upstream_ = worker_.pool().take(target_.url);
     const bool reused = upstream_ != nullptr;
-    if (reused && !retryable && upstream::ConnectionPool::isClosedByPeer(*upstream_)) {
+    if (reused && !retryable_ && upstream::ConnectionPool::isClosedByPeer(*upstream_)) {
       upstream_.reset();
     }
     called_upstream_ = true;
     const auto upstream_started = Clock::now();
     if (!upstream_) {
-      boost::system::error_code ec = co_await connect(target_def, service.connect_timeout);
+      boost::system::error_code ec = co_await connect(target_, service.connect_timeout);
       if (ec) {
         reportFailure();
         failure_status = expired_ ? 504 : 502;
-        failure_detail = (expired_ ? "connecting to " + target_def.url + " timed out"
-                                   : "cannot connect to " + target_def.url + ": " + ec.message());
+        failure_detail = expired_ ? "connecting to " + target_url_ + " timed out"
+                                  : "cannot connect to " + target_url_ + ": " + ec.message();
         upstream_.reset();
         if (retries_left-- > 0) continue;
-        co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
+        break;
       }
     }
-    upstream_head.host =
-        route_->preserveHost() && !host_.empty() ? std::string_view(host_) : target_def.authority;
+    upstream_request_.host =
+        route_->preserveHost() && !host_.empty() ? std::string_view(host_) : target_.authority;
     upstream_head_.clear();
-    appendUpstreamRequestHead(request.base(), upstream_head, upstream_head_);
+    appendUpstreamRequestHead(request.base(), upstream_request_, upstream_head_);
 
     balancer_->onRequestStart(index);
     struct InFlight {
@@ -612,7 +645,7 @@ asio::awaitable<bool> Session::exchange() {
       }
     } in_flight{*this};
 
-    Sent sent = co_await sendRequest(service.read_timeout, expect_continue, chunked);
+    Sent sent = co_await sendRequest(service.read_timeout, expect_continue_, chunked);
     if (sent == Sent::kClientFailed) {
       upstream_.reset();
       co_return false;  // the client went away or broke its body; status_ says how
@@ -620,18 +653,17 @@ asio::awaitable<bool> Session::exchange() {
     if (sent == Sent::kUpstreamFailed) {
       const bool timed_out = expired_;
       upstream_.reset();
-      if (reused && retryable && !timed_out) {
+      if (reused && retryable_ && !timed_out) {
         // A stale pooled connection: try the next one, or a fresh one once the pool has none
         // (an upstream that restarted closed them all). Bounded by the pool's size.
         tried &= ~(index < 64 ? uint64_t{1} << index : 0);
         continue;
       }
       reportFailure();
-      // Named, not a temporary in the co_await expression: GCC 12 may destroy a temporary of a
-      // conditional operand there twice.
-      std::string detail = timed_out ? "sending the request to " + target_url_ + " timed out"
-                                     : "the upstream " + target_url_ + " closed the connection";
-      co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
+      failure_status = timed_out ? 504 : 502;
+      failure_detail = timed_out ? "sending the request to " + target_url_ + " timed out"
+                                 : "the upstream " + target_url_ + " closed the connection";
+      break;
     }
 
     // The response headers (1xx interim responses are skipped: Expect was not forwarded).
@@ -651,23 +683,23 @@ asio::awaitable<bool> Session::exchange() {
       const bool timed_out = expired_;
       const bool nothing_received = !response_->got_some() && upstream_->buffer.size() == 0;
       upstream_.reset();
-      if (reused && nothing_received && retryable && !timed_out) {
+      if (reused && nothing_received && retryable_ && !timed_out) {
         tried &= ~(index < 64 ? uint64_t{1} << index : 0);
         continue;
       }
       reportFailure();
-      if (timed_out) {
-        co_return co_await answerFromUpstreamError(
-            504, "the upstream " + target_url_ + " did not answer within " +
-                     std::to_string(service.read_timeout.count()) + " ms");
-      }
-      co_return co_await answerFromUpstreamError(
-          502, "the upstream " + target_url_ + " sent no valid response: " + ec.message());
+      failure_status = timed_out ? 504 : 502;
+      failure_detail =
+          timed_out ? "the upstream " + target_url_ + " did not answer within " +
+                          std::to_string(service.read_timeout.count()) + " ms"
+                    : "the upstream " + target_url_ + " sent no valid response: " + ec.message();
+      break;
     }
     upstream_duration_ = duration_cast<microseconds>(Clock::now() - upstream_started);
     reportSuccess();
-    co_return co_await relayResponse(keep_alive, service.read_timeout);
+    co_return co_await relayResponse(keep_alive_, service.read_timeout);
   }
+  co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
 }
 
 asio::awaitable<boost::system::error_code> Session::connect(const UpstreamTarget& target,
@@ -790,29 +822,20 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
 
   // The framing the client gets: the upstream's length when it said one, else chunks (an
   // HTTP/1.0 client cannot read chunks: it reads until the connection closes).
-  ClientResponseHead head{.status = response.result_int(),
-                          .reason = response.reason(),
-                          .http10_client = request_version_ < 11,
-                          .request_id = request_id_};
+  BodyFraming framing = BodyFraming::kNone;
   bool chunk_out = false;
   if (no_body) {
-    head.framing = BodyFraming::kAsReceived;
+    framing = BodyFraming::kAsReceived;
   } else if (content_length && !chunked) {
-    head.framing = BodyFraming::kContentLength;
-    head.content_length = *content_length;
+    framing = BodyFraming::kContentLength;
   } else if (request_version_ >= 11) {
-    head.framing = BodyFraming::kChunked;
+    framing = BodyFraming::kChunked;
     chunk_out = true;
   } else {
     keep_alive = false;
   }
-  head.keep_alive = keep_alive;
-  RateLimitFields rate_limit_fields;
-  addRateLimitFields(head, rate_limit_fields);
+  renderClientHead(framing, content_length.value_or(0), keep_alive);
   const policy::CompiledResponseTransform* transform = route_->response_transform.get();
-  if (transform != nullptr) head.edits = &transform->headers();
-  client_head_.clear();
-  appendClientResponseHead(response.base(), head, client_head_);
 
   BodySource<false> body(parser);
   bool head_sent = false;
@@ -828,10 +851,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     }
     if (body.done() && transform_body_.size() <= transform->maxBodyBytes()) {
       policy::reshapeJsonBody(*transform->json(), transform_body_);  // not JSON: as received
-      head.framing = BodyFraming::kContentLength;
-      head.content_length = transform_body_.size();
-      client_head_.clear();
-      appendClientResponseHead(response.base(), head, client_head_);
+      renderClientHead(BodyFraming::kContentLength, transform_body_.size(), keep_alive);
       arm(Phase::kClientIo, options_.client_io_timeout);
       std::array<asio::const_buffer, 2> buffers = {asio::buffer(client_head_),
                                                    asio::buffer(transform_body_)};
@@ -1021,6 +1041,22 @@ asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_aliv
   if (ec) co_return false;
   if (!head_) bytes_sent_ += transform_body_.size();
   co_return keep_alive;
+}
+
+void Session::renderClientHead(BodyFraming framing, uint64_t content_length, bool keep_alive) {
+  const auto& response = response_->get();
+  ClientResponseHead head{.status = response.result_int(),
+                          .reason = response.reason(),
+                          .framing = framing,
+                          .content_length = content_length,
+                          .keep_alive = keep_alive,
+                          .http10_client = request_version_ < 11,
+                          .request_id = request_id_};
+  RateLimitFields rate_limit_fields;
+  addRateLimitFields(head, rate_limit_fields);
+  if (const auto* transform = route_->response_transform.get()) head.edits = &transform->headers();
+  client_head_.clear();
+  appendClientResponseHead(response.base(), head, client_head_);
 }
 
 void Session::releaseUpstream(bool reusable) {
