@@ -105,9 +105,14 @@ void Worker::post(std::function<void()> task) { asio::post(context_, std::move(t
 
 std::shared_ptr<upstream::ServiceBalancer> Worker::balancer(const CompiledService& service,
                                                             int64_t version) {
+  if (version == balancers_version_ && service.index < by_index_.size() &&
+      by_index_[service.index].service == &service) {
+    return by_index_[service.index].balancer;
+  }
   if (version > balancers_version_) {
     // A newer snapshot: forget balancers of services it no longer has.
     balancers_version_ = version;
+    by_index_.clear();
     const SnapshotConstSharedPtr& current = cache_.current();
     if (current->version() == version) {
       boost::unordered::erase_if(balancers_, [&](const auto& entry) {
@@ -127,6 +132,12 @@ std::shared_ptr<upstream::ServiceBalancer> Worker::balancer(const CompiledServic
   }
   it->second.bound = &service;
   it->second.version = version;
+  if (version == balancers_version_) {
+    if (by_index_.size() <= service.index) by_index_.resize(service.index + 1);
+    by_index_[service.index] = {&service, it->second.balancer};
+  } else {
+    by_index_.clear();  // a request of an older snapshot rebound a balancer to its service
+  }
   return it->second.balancer;
 }
 

@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "model/result.h"
 #include "proxy/policy/key_auth.h"
@@ -134,6 +135,13 @@ class Worker {
   upstream::ConnectionPool pool_;
   StringMap<BalancerSlot> balancers_;
   int64_t balancers_version_ = -1;
+  // The balancers bound to the services of snapshot version balancers_version_, by
+  // CompiledService::index: found without hashing the service id.
+  struct BoundBalancer {
+    const CompiledService* service = nullptr;
+    std::shared_ptr<upstream::ServiceBalancer> balancer;
+  };
+  std::vector<BoundBalancer> by_index_;
   // Targets the active health checker marked down: service id -> urls.
   StringMap<std::vector<std::string>> active_down_;
   ProxyMetrics metrics_;
