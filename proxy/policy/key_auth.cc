@@ -1,6 +1,5 @@
 #include "proxy/policy/key_auth.h"
 
-#include <cstring>
 #include <vector>
 
 #include "model/api_key.h"
@@ -40,20 +39,7 @@ std::string percentDecode(std::string_view text) {
 
 bool VerifiedKeys::ConstantTimeEqual::operator()(std::string_view a,
                                                  std::string_view b) const noexcept {
-  // Every byte counts whichever differs first (no early exit), so that a caller cannot time how
-  // much of a remembered key it guessed. Eight bytes at a time: CRYPTO_memcmp goes byte by byte.
-  if (a.size() != b.size()) return false;
-  uint64_t diff = 0;
-  std::size_t i = 0;
-  for (; i + 8 <= a.size(); i += 8) {
-    uint64_t x = 0;
-    uint64_t y = 0;
-    std::memcpy(&x, a.data() + i, 8);
-    std::memcpy(&y, b.data() + i, 8);
-    diff |= x ^ y;
-  }
-  for (; i < a.size(); ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
-  return diff == 0;
+  return model::constantTimeEquals(a, b);
 }
 
 const KeyEntry* VerifiedKeys::find(const Snapshot& snapshot, std::string_view presented) {
