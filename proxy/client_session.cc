@@ -302,7 +302,7 @@ class Session final : public Deadline {
   // newer snapshot while the request waited); nullopt when the target is gone.
   std::optional<std::size_t> currentIndex() const {
     if (balancer_->generation() == picked_generation_) return target_index_;
-    return balancer_->indexOf(target_url_);
+    return balancer_->indexOf(target_.url);
   }
   void reportFailure() {
     if (auto index = currentIndex()) balancer_->reportFailure(*index, Clock::now());
@@ -340,8 +340,7 @@ class Session final : public Deadline {
   std::string path_;
   std::string query_;
   std::string upstream_target_;
-  std::string target_url_;
-  UpstreamTarget target_;  // the picked one
+  UpstreamTarget target_;  // the picked one (url empty: none yet)
   RouteMatch match_;
   UpstreamRequestHead upstream_request_;  // views into the members above and the request
   std::string hash_key_;                  // what consistent hashing picks the target by
@@ -459,7 +458,7 @@ asio::awaitable<bool> Session::handle() {
   route_ = nullptr;
   consumer_ = nullptr;
   rate_limit_.reset();
-  target_url_.clear();
+  target_.url.clear();
   balancer_.reset();
   target_index_.reset();
   co_return co_await exchange();
@@ -611,7 +610,6 @@ asio::awaitable<bool> Session::exchange() {
     picked_generation_ = balancer_->generation();
     target_ = balancer_->target(index);  // a copy: see currentIndex()
     if (index < 64) tried |= uint64_t{1} << index;
-    target_url_ = target_.url;
 
     upstream_ = worker_.pool().take(target_.url);
     const bool reused = upstream_ != nullptr;
@@ -625,8 +623,8 @@ asio::awaitable<bool> Session::exchange() {
       if (ec) {
         reportFailure();
         failure_status = expired_ ? 504 : 502;
-        failure_detail = expired_ ? "connecting to " + target_url_ + " timed out"
-                                  : "cannot connect to " + target_url_ + ": " + ec.message();
+        failure_detail = expired_ ? "connecting to " + target_.url + " timed out"
+                                  : "cannot connect to " + target_.url + ": " + ec.message();
         upstream_.reset();
         if (retries_left-- > 0) continue;
         break;
@@ -661,8 +659,8 @@ asio::awaitable<bool> Session::exchange() {
       }
       reportFailure();
       failure_status = timed_out ? 504 : 502;
-      failure_detail = timed_out ? "sending the request to " + target_url_ + " timed out"
-                                 : "the upstream " + target_url_ + " closed the connection";
+      failure_detail = timed_out ? "sending the request to " + target_.url + " timed out"
+                                 : "the upstream " + target_.url + " closed the connection";
       break;
     }
 
@@ -690,9 +688,9 @@ asio::awaitable<bool> Session::exchange() {
       reportFailure();
       failure_status = timed_out ? 504 : 502;
       failure_detail =
-          timed_out ? "the upstream " + target_url_ + " did not answer within " +
+          timed_out ? "the upstream " + target_.url + " did not answer within " +
                           std::to_string(service.read_timeout.count()) + " ms"
-                    : "the upstream " + target_url_ + " sent no valid response: " + ec.message();
+                    : "the upstream " + target_.url + " sent no valid response: " + ec.message();
       break;
     }
     upstream_duration_ = duration_cast<microseconds>(Clock::now() - upstream_started);
@@ -888,7 +886,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       if (spliced.ec) {
         if (spliced.source_failed) {
           spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(),
-                       target_url_, spliced.ec.message());
+                       target_.url, spliced.ec.message());
         }
         upstream_.reset();
         co_return false;
@@ -1070,16 +1068,16 @@ void Session::releaseUpstream(bool reusable) {
 
 asio::awaitable<bool> Session::responseBodyFailed(boost::system::error_code ec, bool head_sent,
                                                   milliseconds upstream_timeout) {
-  spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_url_,
+  spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_.url,
                ec.message());
   const bool timed_out = expired_;
   upstream_.reset();
   if (!head_sent) {
     // Nothing reached the client yet: it gets an answer, not a closed connection.
     std::string detail =
-        timed_out ? "the upstream " + target_url_ + " sent no body within " +
+        timed_out ? "the upstream " + target_.url + " sent no body within " +
                         std::to_string(upstream_timeout.count()) + " ms"
-                  : "the upstream " + target_url_ + " sent a malformed body: " + ec.message();
+                  : "the upstream " + target_.url + " sent a malformed body: " + ec.message();
     co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
   }
   // The head is out: all we can do is cut the client off so it sees a short body.
@@ -1239,7 +1237,7 @@ void Session::finish() {
          .bytes_sent = bytes_sent_,
          .duration = total,
          .upstream_duration = upstream_duration_,
-         .target = target_url_},
+         .target = target_.url},
         line);
     options_.access_log->info(line);
   }
