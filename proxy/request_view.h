@@ -54,6 +54,9 @@ struct HeaderField {
   std::string_view value;
 };
 
+// ASCII case-insensitive equality (header names, host names).
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
 // Read-only, type-erased access to a request's header fields. Names compare ASCII
 // case-insensitively; values are compared exactly (no trimming beyond what the parser did).
 // A field that occurs several times is visited once per occurrence; a comma-separated value is
@@ -61,10 +64,6 @@ struct HeaderField {
 //
 // Thread: a HeaderView is used by the thread that owns the request. Cost: visit() is one pass
 // over the fields, comparing names of the same length only.
-
-// ASCII case-insensitive equality (header names, host names).
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
-
 class HeaderView {
  public:
   // Called once per value; returns true to stop visiting.
@@ -88,6 +87,7 @@ class HeaderView {
     view.visit_ = [](const void* obj, std::size_t, std::string_view name, Visitor visitor) -> bool {
       for (const auto& field : *static_cast<const Fields*>(obj)) {
         const auto field_name = field.name_string();
+        // The length first, inline: most fields are skipped without a call.
         if (field_name.size() != name.size() ||
             !equalsIgnoreCase(std::string_view(field_name.data(), field_name.size()), name)) {
           continue;
