@@ -7,13 +7,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <memory>
 #include <optional>
 
+#include "proxy/socket_write.h"
 #include "proxy/upstream/connection_pool.h"
 #include "proxy/upstream/service_balancer.h"
 #include "proxy/worker.h"
@@ -150,8 +150,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     }
     cancel->socket = &connection->socket;
 
-    auto [write_ec, written] =
-        co_await asio::async_write(connection->socket, asio::buffer(head), kTuple);
+    auto [write_ec, written] = co_await writeAll(connection->socket, asio::buffer(head));
     http::parser<false, http::string_body, FieldAllocator<char>> parser;
     parser.header_limit(kMaxHeaderBytes);
     parser.body_limit(kMaxBackendBody);

@@ -10,7 +10,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
@@ -31,6 +30,7 @@
 #include "proxy/proxy_answer.h"
 #include "proxy/request_target.h"
 #include "proxy/router.h"
+#include "proxy/socket_write.h"
 #include "proxy/splice_relay.h"
 #include "proxy/worker.h"
 
@@ -757,7 +757,7 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
         // The client waits for our go-ahead before it sends the body.
         continue_sent = true;
         arm(Phase::kClientIo, options_.client_io_timeout);
-        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kTuple);
+        auto [ec, n] = co_await writeAll(client_, asio::buffer(kContinue));
         if (ec) co_return Sent::kClientFailed;
       }
       arm(Phase::kClientIo, options_.client_io_timeout);
@@ -771,7 +771,7 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
                       chunk_.get(), piece, chunked, last);
     head_sent = true;
     arm(Phase::kUpstream, upstream_timeout);
-    auto [ec, n] = co_await asio::async_write(upstream_->socket, buffers.buffers(), kTuple);
+    auto [ec, n] = co_await writeAll(upstream_->socket, buffers.buffers());
     if (ec) co_return Sent::kUpstreamFailed;
     if (last) co_return Sent::kOk;
   }
@@ -853,7 +853,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       arm(Phase::kClientIo, options_.client_io_timeout);
       std::array<asio::const_buffer, 2> buffers = {asio::buffer(client_head_),
                                                    asio::buffer(transform_body_)};
-      auto [ec, n] = co_await asio::async_write(client_, buffers, kTuple);
+      auto [ec, n] = co_await writeAll(client_, buffers);
       if (ec) {
         upstream_.reset();
         co_return false;
@@ -869,7 +869,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
                       false);
     head_sent = true;
     arm(Phase::kClientIo, options_.client_io_timeout);
-    auto [ec, n] = co_await asio::async_write(client_, buffers.buffers(), kTuple);
+    auto [ec, n] = co_await writeAll(client_, buffers.buffers());
     if (ec) {
       upstream_.reset();
       co_return false;
@@ -906,7 +906,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
                       piece, chunk_out, last);
     head_sent = true;
     arm(Phase::kClientIo, options_.client_io_timeout);
-    auto [ec, n] = co_await asio::async_write(client_, buffers.buffers(), kTuple);
+    auto [ec, n] = co_await writeAll(client_, buffers.buffers());
     if (ec) {
       upstream_.reset();
       co_return false;
@@ -1034,7 +1034,7 @@ asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_aliv
   arm(Phase::kClientIo, options_.client_io_timeout);
   std::array<asio::const_buffer, 2> buffers = {
       asio::buffer(client_head_), head_ ? asio::const_buffer() : asio::buffer(transform_body_)};
-  auto [ec, n] = co_await asio::async_write(client_, buffers, kTuple);
+  auto [ec, n] = co_await writeAll(client_, buffers);
   disarm();
   if (ec) co_return false;
   if (!head_) bytes_sent_ += transform_body_.size();
@@ -1180,7 +1180,7 @@ asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {
   wire_.clear();
   renderProblem(problem, request_id_, keep_alive, head_, wire_);
   arm(Phase::kClientIo, options_.client_io_timeout);
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(wire_), kTuple);
+  auto [ec, n] = co_await writeAll(client_, asio::buffer(wire_));
   bytes_sent_ = n;
   if (!keep_alive) close_after_ = true;
   co_return !ec && keep_alive;
