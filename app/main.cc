@@ -104,6 +104,11 @@ struct ServeOptions {
   std::string log_level = "info";
   std::string access_log = "-";
   uint64_t max_body_bytes = turnpike::proxy::ProxyOptions().max_body_bytes;
+  std::size_t max_header_bytes = turnpike::proxy::ProxyOptions().max_header_bytes;
+  int64_t header_timeout_ms = turnpike::proxy::ProxyOptions().header_timeout.count();
+  int64_t idle_timeout_ms = turnpike::proxy::ProxyOptions().idle_timeout.count();
+  int64_t client_io_timeout_ms = turnpike::proxy::ProxyOptions().client_io_timeout.count();
+  int64_t drain_timeout_ms = turnpike::proxy::ProxyOptions().drain_timeout.count();
   std::string ui_dir;  // empty: the UI built into the binary
 };
 
@@ -140,6 +145,11 @@ int serve(const ServeOptions& options) {
   proxy_options.port = proxy_address->port;
   proxy_options.workers = options.workers;
   proxy_options.max_body_bytes = options.max_body_bytes;
+  proxy_options.max_header_bytes = options.max_header_bytes;
+  proxy_options.header_timeout = std::chrono::milliseconds(options.header_timeout_ms);
+  proxy_options.idle_timeout = std::chrono::milliseconds(options.idle_timeout_ms);
+  proxy_options.client_io_timeout = std::chrono::milliseconds(options.client_io_timeout_ms);
+  proxy_options.drain_timeout = std::chrono::milliseconds(options.drain_timeout_ms);
   if (options.access_log != "off") {
     auto access_log = turnpike::proxy::openAccessLog(options.access_log);
     if (!access_log) return fail("--access-log: " + access_log.error().message);
@@ -315,6 +325,38 @@ int main(int argc, char** argv) {
       ->add_option("--max-body-bytes", serve_options.max_body_bytes,
                    "Largest request body the proxy accepts (413 above); 0 = no limit")
       ->envname("TURNPIKE_MAX_BODY_BYTES")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-header-bytes", serve_options.max_header_bytes,
+                   "Largest request line and headers the proxy accepts (431 above)")
+      ->envname("TURNPIKE_MAX_HEADER_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1024 * 1024}))
+      ->capture_default_str();
+  // Client timeouts, in milliseconds: at least 1 ms, at most a day.
+  const auto timeout_range = CLI::Range(int64_t{1}, int64_t{86'400'000});
+  serve_cmd
+      ->add_option("--header-timeout-ms", serve_options.header_timeout_ms,
+                   "From a request's first byte to the end of its headers (408 after)")
+      ->envname("TURNPIKE_HEADER_TIMEOUT_MS")
+      ->check(timeout_range)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--idle-timeout-ms", serve_options.idle_timeout_ms,
+                   "How long a client connection may wait for its next request before it closes")
+      ->envname("TURNPIKE_IDLE_TIMEOUT_MS")
+      ->check(timeout_range)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--client-io-timeout-ms", serve_options.client_io_timeout_ms,
+                   "A client's stalled body upload (408) or response download (closed)")
+      ->envname("TURNPIKE_CLIENT_IO_TIMEOUT_MS")
+      ->check(timeout_range)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--drain-timeout-ms", serve_options.drain_timeout_ms,
+                   "On SIGTERM or SIGINT, how long requests in flight may still finish")
+      ->envname("TURNPIKE_DRAIN_TIMEOUT_MS")
+      ->check(timeout_range)
       ->capture_default_str();
   serve_cmd
       ->add_option("--ui-dir", serve_options.ui_dir,

@@ -24,12 +24,14 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/http_client.h"
 #include "tests/support/process_stats.h"
 #include "tests/support/proxy_fixture.h"
 #include "tests/support/test_upstream.h"
+#include "tests/support/turnpike_process.h"
 
 namespace turnpike::test_support {
 namespace {
@@ -206,6 +208,61 @@ TEST_F(ProxyClientFaultsTest, SlowlorisHeadersGet408AtTheHeaderTimeout) {
   EXPECT_EQ(upstream_.requestsServed(), served + 1) << "only the normal request";
   expectServedPromptly();
   baseline.expectRestored();
+}
+
+TEST_F(ProxyClientFaultsTest, ClientLimitsAndTimeoutsComeFromTheCommandLine) {
+  // A gateway of its own with short client timeouts and a small header limit.
+  TurnpikeProcess tight(ProcessOptions{
+      .extra_args = {"--workers", "1", "--access-log", "off", "--header-timeout-ms", "600",
+                     "--idle-timeout-ms", "800", "--max-header-bytes", "2048"}});
+  ASSERT_TRUE(tight.start());
+  const std::string host = "Host: " + host_ + "\r\n";
+
+  {  // headers that never end: 408 after 0.6 s, not the default 10 s
+    RawConnection conn(tight.proxyPort());
+    const auto started = Clock::now();
+    ASSERT_TRUE(conn.send("GET / HTTP/1.1\r\n" + host + "X-Slow: a"));
+    std::string out;
+    EXPECT_TRUE(conn.read(out, seconds(5))) << "still open after 5 s";
+    const auto took = Clock::now() - started;
+    EXPECT_EQ(out.rfind("HTTP/1.1 408 ", 0), 0U) << out;
+    EXPECT_GE(took, milliseconds(500));
+    EXPECT_LT(took, seconds(3));
+  }
+  {  // a connection that sends nothing: closed silently after 0.8 s, not the default 60 s
+    RawConnection conn(tight.proxyPort());
+    const auto started = Clock::now();
+    std::string out;
+    EXPECT_TRUE(conn.read(out, seconds(5))) << "still open after 5 s";
+    const auto took = Clock::now() - started;
+    EXPECT_EQ(out, "");
+    EXPECT_GE(took, milliseconds(700));
+    EXPECT_LT(took, seconds(3));
+  }
+  {  // 3,000 bytes of headers: 431 under a 2 KiB limit (the default is 32 KiB)
+    RawConnection conn(tight.proxyPort());
+    ASSERT_TRUE(
+        conn.send("GET / HTTP/1.1\r\n" + host + "X-Big: " + std::string(3000, 'a') + "\r\n\r\n"));
+    std::string out;
+    conn.read(out, seconds(3), 12);
+    EXPECT_EQ(out.rfind("HTTP/1.1 431 ", 0), 0U) << out;
+  }
+}
+
+TEST(ProxyClientOptionsTest, OutOfRangeValuesAreRefusedNamingTheOption) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> bad = {{"--header-timeout-ms", "0"},
+                                                                {"--idle-timeout-ms", "86400001"},
+                                                                {"--client-io-timeout-ms", "soon"},
+                                                                {"--drain-timeout-ms", "0"},
+                                                                {"--max-header-bytes", "100"}};
+  for (const auto& [option, value] : bad) {
+    CommandResult r = runTurnpike({"serve", "--db", dir.path() + "/t.db", "--proxy-listen",
+                                   "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", option, value},
+                                  {}, seconds(10));
+    EXPECT_GT(r.exit_code, 0) << option << " " << value << " was accepted";
+    EXPECT_NE(r.err.find(option), std::string::npos) << option << ": " << r.err;
+  }
 }
 
 TEST_F(ProxyClientFaultsTest, ASlowButCompleteBodyIsRelayedWhole) {
