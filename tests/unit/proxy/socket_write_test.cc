@@ -13,27 +13,18 @@
 #include <string>
 #include <thread>
 
+#include "socket_test_util.h"
+
 namespace turnpike::proxy {
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-// Some bytes that show reordering or loss: position i holds (i * 13) % 241.
-std::string pattern(std::size_t size) {
-  std::string out(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 13) % 241);
-  return out;
-}
+using testing::bytePattern;
 
 class SocketWriteTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    reader_.connect(acceptor.local_endpoint());
-    acceptor.accept(writer_);
-  }
-
   struct Written {
     boost::system::error_code ec;
     std::size_t bytes = 0;
@@ -66,8 +57,9 @@ class SocketWriteTest : public ::testing::Test {
   }
 
   asio::io_context io_;
-  tcp::socket writer_{io_};
-  tcp::socket reader_{io_};
+  testing::SocketPair pair_ = testing::connectedPair(io_);
+  tcp::socket& writer_ = pair_.near;
+  tcp::socket& reader_ = pair_.far;
 };
 
 TEST_F(SocketWriteTest, ASmallSequenceIsWrittenInPlaceAndArrivesWhole) {
@@ -87,8 +79,8 @@ TEST_F(SocketWriteTest, ASmallSequenceIsWrittenInPlaceAndArrivesWhole) {
 TEST_F(SocketWriteTest, WhatTheSocketDoesNotTakeAtOnceFollowsWhenThereIsRoom) {
   writer_.set_option(asio::socket_base::send_buffer_size(16 * 1024));
   reader_.set_option(asio::socket_base::receive_buffer_size(16 * 1024));
-  const std::string first = pattern(3 * 1024 * 1024);
-  const std::string second = pattern(1000);
+  const std::string first = bytePattern(3 * 1024 * 1024);
+  const std::string second = bytePattern(1000);
   const std::array<asio::const_buffer, 2> buffers = {asio::buffer(first), asio::buffer(second)};
   std::string received(first.size() + second.size(), '\0');
   std::thread reader([&] {
@@ -115,7 +107,7 @@ TEST_F(SocketWriteTest, APeerThatIsGoneIsAnError) {
   reader_.set_option(asio::socket_base::linger(true, 0));
   reader_.close();  // RST
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  const std::string bytes = pattern(64 * 1024);
+  const std::string bytes = bytePattern(64 * 1024);
   Written written = write(asio::buffer(bytes));
   if (!written.ec) written = write(asio::buffer(bytes));  // the first send may still be taken
   EXPECT_TRUE(written.ec) << "writing to a reset connection must fail";

@@ -14,31 +14,17 @@
 #include <string>
 #include <thread>
 
+#include "socket_test_util.h"
+
 namespace turnpike::proxy {
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-struct Pair {
-  tcp::socket near;  // the relay's end
-  tcp::socket far;   // the test's end
-};
-
-Pair connectedPair(asio::io_context& io) {
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  Pair pair{tcp::socket(io), tcp::socket(io)};
-  pair.far.connect(acceptor.local_endpoint());
-  acceptor.accept(pair.near);
-  return pair;
-}
-
-// Some bytes that show reordering or loss: position i holds (i * 7) % 251.
-std::string pattern(std::size_t size) {
-  std::string out(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 7) % 251);
-  return out;
-}
+using testing::bytePattern;
+using testing::connectedPair;
+using testing::SocketPair;
 
 // A source and a sink connection, each with the relay's end and the test's end, and a pipe.
 class SpliceRelayTest : public ::testing::Test {
@@ -65,14 +51,14 @@ class SpliceRelayTest : public ::testing::Test {
   }
 
   asio::io_context io_;
-  Pair source_ = connectedPair(io_);
-  Pair sink_ = connectedPair(io_);
+  SocketPair source_ = connectedPair(io_);
+  SocketPair sink_ = connectedPair(io_);
   SplicePipe pipe_;
 };
 
 TEST_F(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
   EXPECT_GE(pipe_.capacity(), 64U * 1024);
-  const std::string body = pattern(3 * 1024 * 1024 + 17);  // many times the pipe
+  const std::string body = bytePattern(3 * 1024 * 1024 + 17);  // many times the pipe
   // A writer and a reader on their own threads, so that both sides fill up and wait. The sink's
   // buffers are small and its reader starts late: the relay must wait for it (on a fast machine
   // loopback buffers of several MiB could otherwise take the whole body at once).
@@ -99,7 +85,7 @@ TEST_F(SpliceRelayTest, MovesExactlyTheLengthIntactAndLeavesWhatFollows) {
 }
 
 TEST_F(SpliceRelayTest, ASourceThatClosesEarlyIsAPartialMessage) {
-  asio::write(source_.far, asio::buffer(pattern(1000)));
+  asio::write(source_.far, asio::buffer(bytePattern(1000)));
   source_.far.shutdown(tcp::socket::shutdown_send);
   const SpliceResult result = relay(5000);
   EXPECT_EQ(result.ec, boost::beast::http::error::partial_message) << result.ec.message();
@@ -114,7 +100,7 @@ TEST_F(SpliceRelayTest, ASinkThatIsGoneFailsOnTheSinkSide) {
   sink_.far.close();  // RST
   // As much as the source's buffers take without a reader.
   source_.far.non_blocking(true);
-  const std::string bytes = pattern(64 * 1024);
+  const std::string bytes = bytePattern(64 * 1024);
   boost::system::error_code full;
   while (!full) source_.far.write_some(asio::buffer(bytes), full);
   const SpliceResult result = relay(4 * 1024 * 1024);
