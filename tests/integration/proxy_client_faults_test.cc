@@ -42,8 +42,8 @@ using std::chrono::seconds;
 using test::TestUpstream;
 using Clock = std::chrono::steady_clock;
 
-// ProxyOptions::header_timeout: not settable from the command line, so the slowloris test waits
-// for the default.
+// The default of --header-timeout-ms: the slowloris test holds the gateway to it as shipped
+// (ClientLimitsAndTimeoutsComeFromTheCommandLine checks that the option changes it).
 constexpr milliseconds kHeaderTimeout{10'000};
 constexpr int kFdSlack = 3;
 constexpr uint64_t kRssSlack = 8 * kMiB;
