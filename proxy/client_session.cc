@@ -1124,7 +1124,7 @@ std::optional<ProxyAnswer> Session::applyPolicies(const HeaderView& headers,
       break;
   }
   consumer_ = auth.entry ? auth.entry->consumer : nullptr;
-  if (route_->def->auth.hide_credentials) {
+  if (route_->hide_credentials) {
     hide_header = auth.found_in_header;
     hide_query = auth.found_in_query;
   }
@@ -1221,7 +1221,7 @@ asio::awaitable<void> Session::lingeringClose() {
 void Session::finish() {
   if (status_ == 0) return;
   const auto total = duration_cast<microseconds>(Clock::now() - started_);
-  std::string_view route = route_ ? std::string_view(route_->displayName()) : std::string_view();
+  std::string_view route = route_ ? route_->display_name : std::string_view();
   worker_.metrics().record(route_ ? ProxyMetrics::RouteRef{.name = route,
                                                            .index = route_->index,
                                                            .snapshot = snapshot_->buildId()}

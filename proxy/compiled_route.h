@@ -40,35 +40,48 @@ struct CompiledBackend {
   std::chrono::milliseconds timeout{0};      // its own, else the aggregate's
 };
 
-struct CompiledRoute {
+// The fields every request reads come first, and the struct starts on a cache line: with
+// 10,000 routes spread over the requests, each line a request touches is a miss of its own (the
+// definition `def` included, so the few of its fields the request path needs are copied here).
+struct alignas(64) CompiledRoute {
+  // The first cache line.
   const model::Route* def = nullptr;  // the configuration it came from (owned by the Snapshot)
   // Never null in a built Snapshot, except for an aggregate route (which has `aggregate`).
   const CompiledService* service = nullptr;
-  uint32_t index = 0;                           // position in Snapshot::routes()
-  std::vector<HostPattern> hosts;               // empty: any host
-  std::vector<PathPattern> paths;               // empty: any path
-  uint32_t method_mask = 0;                     // bits for the common methods (see methodBit())
-  std::vector<std::string_view> other_methods;  // methods without a bit (extension methods)
-  std::vector<HeaderCondition> headers;
+  std::string_view display_name;  // def->name when there is one, else def->id
+  uint32_t index = 0;             // position in Snapshot::routes()
+  uint32_t method_mask = 0;       // bits for the common methods (see methodBit())
+  bool strip_path = true;         // def->strip_path
+  bool preserve_host = false;     // def->preserve_host
+  bool needs_key = false;         // def->auth.type is api_key
+  bool hide_credentials = false;  // def->auth.hide_credentials
+  bool has_allow_groups = false;  // def->allow_groups is not empty
+  bool is_aggregate = false;      // aggregate is not empty
+  // The second. Null when the route has no such transform (then nothing is parsed or buffered).
+  std::shared_ptr<const policy::CompiledRequestTransform> request_transform;
+  std::shared_ptr<const policy::CompiledResponseTransform> response_transform;
   // def->rate_limit_policies resolved (by id, else name), in order, without repeats; they point
   // into the Snapshot's config. Empty (no allocation) when the route has none.
   std::vector<const model::RateLimitPolicy*> policies;
-  // Null when the route has no such transform (then nothing is parsed or buffered).
-  std::shared_ptr<const policy::CompiledRequestTransform> request_transform;
-  std::shared_ptr<const policy::CompiledResponseTransform> response_transform;
-  std::vector<CompiledBackend> aggregate;  // empty: not an aggregate route
+  std::vector<PathPattern> paths;  // empty: any path
+  // Read only for some routes, or off the request path.
+  std::vector<CompiledBackend> aggregate;       // empty: not an aggregate route
+  std::vector<HostPattern> hosts;               // empty: any host
+  std::vector<std::string_view> other_methods;  // methods without a bit (extension methods)
+  std::vector<HeaderCondition> headers;
 
   const std::string& id() const { return def->id; }
   const std::string& name() const { return def->name; }
-  // The name when there is one, else the id: for logs and explanations.
+  // The name when there is one, else the id: for logs and explanations (display_name is the
+  // same text, without touching the definition).
   const std::string& displayName() const { return def->name.empty() ? def->id : def->name; }
-  bool stripPath() const { return def->strip_path; }
+  bool stripPath() const { return strip_path; }
   // Whether the network layer passes the client's Host header upstream (else the target's
   // UpstreamTarget::authority).
-  bool preserveHost() const { return def->preserve_host; }
+  bool preserveHost() const { return preserve_host; }
   int priority() const { return def->priority; }
 
-  bool isAggregate() const { return !aggregate.empty(); }
+  bool isAggregate() const { return is_aggregate; }
   bool hasMethods() const { return method_mask != 0 || !other_methods.empty(); }
   // True when the route has no method list or `method` is in it. No allocation.
   bool allowsMethod(std::string_view method) const;

@@ -149,6 +149,12 @@ void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snaps
   const std::string who = routeLabel(def, index);
   out.def = &def;
   out.index = index;
+  out.display_name = def.name.empty() ? def.id : def.name;
+  out.strip_path = def.strip_path;
+  out.preserve_host = def.preserve_host;
+  out.needs_key = def.auth.type == model::AuthType::kApiKey;
+  out.hide_credentials = def.auth.hide_credentials;
+  out.has_allow_groups = !def.allow_groups.empty();
 
   if (def.aggregate) {
     const model::Aggregate& aggregate = *def.aggregate;
@@ -169,6 +175,7 @@ void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snaps
                                  : aggregate.timeout_ms);
     }
     if (out.aggregate.empty()) problems.add(field + ".aggregate.backends", who, "no backends");
+    out.is_aggregate = !out.aggregate.empty();
     if (!def.service.empty()) {
       problems.add(field + ".service", who, "an aggregate route has no service");
     }

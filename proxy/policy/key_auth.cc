@@ -90,9 +90,9 @@ std::string removeQueryParameter(std::string_view query, std::string_view name) 
 KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
                            const HeaderView& headers, std::string_view query, int64_t now_unix,
                            VerifiedKeys* verified) {
-  const model::RouteAuth& auth = route.def->auth;
   KeyAuthResult result;
-  if (auth.type != model::AuthType::kApiKey) return result;  // kNotRequired
+  if (!route.needs_key) return result;  // kNotRequired
+  const model::RouteAuth& auth = route.def->auth;
 
   std::string_view presented;
   for (const std::string& name : auth.key_names) {
@@ -139,8 +139,8 @@ KeyAuthResult authenticate(const Snapshot& snapshot, const CompiledRoute& route,
 }
 
 bool allowedByGroups(const CompiledRoute& route, const CompiledConsumer* consumer) {
+  if (!route.has_allow_groups) return true;
   const std::vector<std::string>& allowed = route.def->allow_groups;
-  if (allowed.empty()) return true;
   if (consumer == nullptr) return false;
   for (const std::string& group : allowed) {
     if (consumer->inGroup(group)) return true;
