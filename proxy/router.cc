@@ -121,6 +121,19 @@ std::size_t Router::SlotKeyHash::operator()(const SlotKey& key) const {
   return hashBytes(key.text) ^ (static_cast<std::size_t>(key.id) * 0xC2B2AE3D27D4EB4Full);
 }
 
+Router::LiteralKey::LiteralKey(uint32_t bucket, std::string_view text)
+    : bucket_(bucket), size_(static_cast<uint32_t>(text.size())) {
+  if (text.size() <= kInline) {
+    std::memcpy(inline_, text.data(), text.size());
+  } else {
+    data_ = text.data();
+  }
+}
+
+std::size_t Router::LiteralKeyHash::operator()(const LiteralKey& key) const {
+  return hashBytes(key.text()) ^ (static_cast<std::size_t>(key.bucket()) * 0xC2B2AE3D27D4EB4Full);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Building
 
@@ -275,8 +288,9 @@ class Router::Builder {
   // '/' boundary, starting with it (prefix; a path ending in '/' needs more after it).
   void addLiteral(uint32_t bucket, std::string_view source, uint32_t route, uint16_t path,
                   uint8_t flags) {
-    auto [it, inserted] = r_.exact_paths_.try_emplace(SlotKey{bucket, source}, kNone);
-    add(it->second, route, path, flags);
+    auto [it, inserted] =
+        r_.exact_paths_.try_emplace(LiteralKey{bucket, source}, PathSlot{{}, Range{kNone, 0}});
+    add(it->second.rest.begin, route, path, flags);  // the list index until finish()
     if (source == "/") {
       add(r_.buckets_[bucket].any, route, path, flags);
       return;
@@ -311,6 +325,11 @@ class Router::Builder {
       range.end = static_cast<uint32_t>(i + 1);
       r_.entries_.push_back(pending_[i].entry);
     }
+    for (auto& [key, slot] : r_.exact_paths_) {
+      const Range& list = r_.lists_[slot.rest.begin];  // never empty: made by its first entry
+      slot.first = r_.entries_[list.begin];
+      slot.rest = Range{list.begin + 1, list.end};
+    }
     r_.lists_.shrink_to_fit();
     r_.buckets_.shrink_to_fit();
   }
@@ -343,8 +362,14 @@ bool Router::passes(const Entry& entry, const RequestView& request) const {
 }
 
 const Router::Entry* Router::firstPassing(uint32_t list, const RequestView& request) const {
-  if (list == kNone) return nullptr;
-  const Range& range = lists_[list];
+  return list == kNone ? nullptr : firstPassing(lists_[list], request);
+}
+
+const Router::Entry* Router::firstPassing(const PathSlot& slot, const RequestView& request) const {
+  return passes(slot.first, request) ? &slot.first : firstPassing(slot.rest, request);
+}
+
+const Router::Entry* Router::firstPassing(const Range& range, const RequestView& request) const {
   for (uint32_t i = range.begin; i < range.end; ++i) {
     if (passes(entries_[i], request)) return &entries_[i];
   }
@@ -392,7 +417,7 @@ bool Router::matchPrefix(const Bucket& bucket, uint32_t bucket_index, const Requ
     return (bucket.prefix_depths >> std::min<std::size_t>(depth, 63)) & 1;
   };
   auto tryKey = [&](std::string_view key) -> bool {
-    auto it = exact_paths_.find(SlotKey{bucket_index, key});
+    auto it = exact_paths_.find(LiteralKey{bucket_index, key});
     if (it == exact_paths_.end()) return false;
     const Entry* entry = firstPassing(it->second, request);
     if (entry == nullptr) return false;
@@ -414,7 +439,7 @@ bool Router::matchBucket(uint32_t bucket_index, const RequestView& request, Rout
   const Bucket& bucket = buckets_[bucket_index];
   const std::string_view path = request.path;
   if (!path.empty() && path.front() == '/') {
-    if (auto it = exact_paths_.find(SlotKey{bucket_index, path}); it != exact_paths_.end()) {
+    if (auto it = exact_paths_.find(LiteralKey{bucket_index, path}); it != exact_paths_.end()) {
       if (const Entry* entry = firstPassing(it->second, request)) {
         fill(*entry, PathMatchKind::kExact, path.size(), out);
         return true;

@@ -345,6 +345,48 @@ TEST(RouterTest, MatchKindsAndLengths) {
   EXPECT_EQ(m.matched_length, 0u);
 }
 
+// Literal paths of up to 16 bytes are held in the router's index itself, longer ones are not:
+// both kinds, and paths that differ only past the 16th byte, match exactly as written.
+TEST(RouterTest, LiteralPathsAroundTheInlineLengthMatchExactly) {
+  const std::string p15 = "/aaaaaaaaaaaaaa";  // 15 bytes
+  const std::string p16 = p15 + "b";
+  const std::string p17 = p16 + "c";
+  const std::string p17d = p16 + "d";  // differs from p17 only in byte 17
+  const std::string p40 = p17 + "/" + std::string(22, 'e');
+  auto snapshot = mustBuild(makeConfig(
+      {RouteDef("p15").paths({p15}), RouteDef("p16").paths({p16}), RouteDef("p17").paths({p17}),
+       RouteDef("p17d").paths({p17d}), RouteDef("p40").paths({p40})}));
+  ASSERT_EQ(p16.size(), 16u);
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p15)), "p15");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p16)), "p16");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p17)), "p17");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p17d)), "p17d");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p40)), "p40");
+  // Prefixes at a '/' boundary, of either kind.
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p16 + "/x")), "p16");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p17d + "/x/y")), "p17d");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p40 + "/z")), "p40");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p17 + "/" + std::string(22, 'f'))), "p17");
+  // Not a boundary, or a byte different.
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p16 + "x")), "-");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p16 + "e")), "-");
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", p15.substr(0, 14))), "-");
+}
+
+// Several routes on one literal path: the first is held in the index, the others after it; each
+// is reached when the ones before it cannot serve the request.
+TEST(RouterTest, SeveralRoutesOnOneLiteralPathAreTriedInOrder) {
+  auto snapshot = mustBuild(makeConfig({RouteDef("get").paths({"/orders"}).methods({"GET"}),
+                                        RouteDef("post").paths({"/orders"}).methods({"POST"}),
+                                        RouteDef("v2").paths({"/orders"}).header("x-v", {"2"}),
+                                        RouteDef("any").paths({"/orders"}).priority(-1)}));
+  EXPECT_EQ(matchedName(*snapshot, req("GET", "h", "/orders")), "get");
+  EXPECT_EQ(matchedName(*snapshot, req("POST", "h", "/orders/7")), "post");
+  EXPECT_EQ(matchedName(*snapshot, req("PUT", "h", "/orders", {{"x-v", "2"}})), "v2");
+  EXPECT_EQ(matchedName(*snapshot, req("PUT", "h", "/orders")), "any");
+  EXPECT_EQ(matchedName(*snapshot, req("DELETE", "h", "/orders/1")), "any");
+}
+
 TEST(RouterTest, Ipv6HostWithPort) {
   auto snapshot = mustBuild(makeConfig({RouteDef("v6").hosts({"[::1]"})}));
   EXPECT_EQ(matchedName(*snapshot, req("GET", "[::1]:8000", "/")), "v6");
