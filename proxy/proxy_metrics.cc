@@ -25,14 +25,14 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
 }
 
 void StatusCounts::add(int status, uint64_t count) {
-  for (auto& [code, n] : inline_) {
-    if (code == status) {
-      n += count;
+  for (std::size_t i = 0; i < kInline; ++i) {
+    if (codes_[i] == status) {
+      counts_[i] += count;
       return;
     }
-    if (code == 0) {
-      code = status;
-      n = count;
+    if (codes_[i] == 0) {
+      codes_[i] = status;
+      counts_[i] = count;
       return;
     }
   }
@@ -40,16 +40,16 @@ void StatusCounts::add(int status, uint64_t count) {
 }
 
 void StatusCounts::merge(const StatusCounts& other) {
-  for (const auto& [code, n] : other.inline_) {
-    if (code != 0) add(code, n);
+  for (std::size_t i = 0; i < kInline; ++i) {
+    if (other.codes_[i] != 0) add(other.codes_[i], other.counts_[i]);
   }
   for (const auto& [code, n] : other.more_) add(code, n);
 }
 
 std::map<int, uint64_t> StatusCounts::sorted() const {
   std::map<int, uint64_t> out(more_.begin(), more_.end());
-  for (const auto& [code, n] : inline_) {
-    if (code != 0) out[code] += n;
+  for (std::size_t i = 0; i < kInline; ++i) {
+    if (codes_[i] != 0) out[codes_[i]] += counts_[i];
   }
   return out;
 }
