@@ -1,5 +1,6 @@
 #include "app/config_sync.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -174,6 +175,7 @@ void ConfigSync::run() {
   // optional: GCC 12 at -O2 warns about a maybe-uninitialized optional here.)
   constexpr Clock::time_point kNoBuild = Clock::time_point::max();
   Clock::time_point build_at = kNoBuild;
+  bool trim_due = false;  // a build ran since the last malloc_trim()
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     const bool retry_due = retry_at_ && now >= *retry_at_;
@@ -183,6 +185,7 @@ void ConfigSync::run() {
       build_at = kNoBuild;
       lock.unlock();
       (void)syncOnce();  // it logged and recorded the outcome
+      trim_due = true;
       lock.lock();
       continue;
     }
@@ -199,6 +202,13 @@ void ConfigSync::run() {
     }
     lock.unlock();
     registry_.collectRetired();  // old snapshots are freed here, on this thread
+    if (trim_due && registry_.retiredCount() == 0) {
+      trim_due = false;
+      const Clock::time_point started = Clock::now();
+      ::malloc_trim(0);
+      spdlog::debug("config sync: freed memory returned to the system in {:.2f} ms",
+                    std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+    }
     lock.lock();
   }
 }

@@ -9,6 +9,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace turnpike::test_support {
@@ -21,6 +22,20 @@ std::string procPath(pid_t pid, const char* what) {
 uint64_t parseLimit(const std::string& text) {
   if (text == "unlimited") return std::numeric_limits<uint64_t>::max();
   return std::strtoull(text.c_str(), nullptr, 10);
+}
+
+// A "<field>:  1234 kB" line of /proc/<pid>/status, in bytes; 0 when unreadable.
+uint64_t statusBytes(pid_t pid, std::string_view field) {
+  if (pid <= 0) return 0;
+  std::ifstream in(procPath(pid, "status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+        line[field.size()] == ':') {
+      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -37,17 +52,9 @@ int openFdCount(pid_t pid) {
   return count;
 }
 
-uint64_t rssBytes(pid_t pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in(procPath(pid, "status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;  // "VmRSS:  1234 kB"
-    }
-  }
-  return 0;
-}
+uint64_t rssBytes(pid_t pid) { return statusBytes(pid, "VmRSS"); }
+
+uint64_t peakRssBytes(pid_t pid) { return statusBytes(pid, "VmHWM"); }
 
 bool processAlive(pid_t pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;

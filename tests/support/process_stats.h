@@ -25,6 +25,8 @@ int openFdCount(pid_t pid);
 
 // VmRSS of /proc/<pid>/status in bytes; 0 when unreadable.
 uint64_t rssBytes(pid_t pid);
+// VmHWM (the peak of VmRSS) in bytes; 0 when unreadable.
+uint64_t peakRssBytes(pid_t pid);
 
 // True while `pid` exists and is not a zombie (a crashed child that was not reaped yet counts
 // as dead).
