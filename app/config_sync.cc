@@ -16,6 +16,9 @@ using namespace std::chrono_literals;
 
 // While idle, how often retired snapshots are released.
 constexpr std::chrono::milliseconds kCollectInterval = 100ms;
+// At most one malloc_trim() this often, so that steady configuration churn does not trim after
+// every build.
+constexpr std::chrono::seconds kTrimInterval = 5s;
 // A change noticed within this long after the previous build ended belongs to a burst.
 constexpr std::chrono::milliseconds kQuietPeriod = 50ms;
 // Spacing between builds during a burst: starts here and doubles up to the cap (40 ms, or twice
@@ -175,7 +178,8 @@ void ConfigSync::run() {
   // optional: GCC 12 at -O2 warns about a maybe-uninitialized optional here.)
   constexpr Clock::time_point kNoBuild = Clock::time_point::max();
   Clock::time_point build_at = kNoBuild;
-  bool trim_due = false;  // a build ran since the last malloc_trim()
+  bool trim_due = false;        // a build ran since the last malloc_trim()
+  Clock::time_point last_trim;  // the epoch: the first trim may come at once
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     const bool retry_due = retry_at_ && now >= *retry_at_;
@@ -202,9 +206,10 @@ void ConfigSync::run() {
     }
     lock.unlock();
     registry_.collectRetired();  // old snapshots are freed here, on this thread
-    if (trim_due && registry_.retiredCount() == 0) {
+    if (trim_due && registry_.retiredCount() == 0 && now - last_trim >= kTrimInterval) {
       trim_due = false;
       const Clock::time_point started = Clock::now();
+      last_trim = started;
       ::malloc_trim(0);
       spdlog::debug("config sync: freed memory returned to the system in {:.2f} ms",
                     std::chrono::duration<double, std::milli>(Clock::now() - started).count());

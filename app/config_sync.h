@@ -29,10 +29,10 @@
 // configuration (a PUT /config of 10,000 routes parses 600 KB of JSON and records each entity's
 // history), and glibc keeps what they free for reuse instead of returning it: a process sent
 // 10,000 routes stayed at 158 MB resident. So the first idle pass after a build, once no worker
-// holds a retired snapshot, calls malloc_trim(0): 95 MB in that case. It runs on the sync thread
-// while changes are quiet, and walks every malloc arena, each under its lock, so a worker
-// allocating meanwhile may wait for its own arena's turn (the whole trim took 4 ms after an
-// import of 5,000 routes).
+// holds a retired snapshot, calls malloc_trim(0) (at most every 5 s): 95 MB in that case. It runs
+// on the sync thread while changes are quiet, and walks every malloc arena, each under its lock, so
+// a worker allocating meanwhile may wait for its own arena's turn (the whole trim took 4 ms after
+// an import of 5,000 routes).
 //
 // THREAD: every public member is thread-safe. The store, feed and registry must outlive this
 // object. It never calls registry.setPublishListener() (the proxy server owns that hook).
