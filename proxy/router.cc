@@ -115,10 +115,15 @@ std::size_t hashBytes(std::string_view text) {
   return static_cast<std::size_t>(h);
 }
 
+// The hash of a (node or bucket, text) key, for SlotMap and PathMap alike.
+std::size_t keyHash(uint32_t id, std::string_view text) {
+  return hashBytes(text) ^ (static_cast<std::size_t>(id) * 0xC2B2AE3D27D4EB4Full);
+}
+
 }  // namespace
 
 std::size_t Router::SlotKeyHash::operator()(const SlotKey& key) const {
-  return hashBytes(key.text) ^ (static_cast<std::size_t>(key.id) * 0xC2B2AE3D27D4EB4Full);
+  return keyHash(key.id, key.text);
 }
 
 Router::LiteralKey::LiteralKey(uint32_t bucket, std::string_view text)
@@ -131,7 +136,7 @@ Router::LiteralKey::LiteralKey(uint32_t bucket, std::string_view text)
 }
 
 std::size_t Router::LiteralKeyHash::operator()(const LiteralKey& key) const {
-  return hashBytes(key.text()) ^ (static_cast<std::size_t>(key.bucket()) * 0xC2B2AE3D27D4EB4Full);
+  return keyHash(key.bucket(), key.text());
 }
 
 // ---------------------------------------------------------------------------------------------
