@@ -215,5 +215,18 @@ TEST(ApiKeyTest, ConstantTimeEquals) {
   EXPECT_FALSE(constantTimeEquals(std::string_view("a\0c", 3), std::string_view("a\0d", 3)));
 }
 
+TEST(ApiKeyTest, ConstantTimeEqualsSeesADifferenceInAnyByteAndBit) {
+  // 46 bytes, like a presented key: five words of eight bytes, then a tail of six.
+  const std::string key = "tpk_4fJq9ZpX2mVb7LwR0sYt5NcH8dKe3GuA6iOz1QxWyE";
+  EXPECT_TRUE(constantTimeEquals(key, std::string(key)));
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string other = key;
+      other[i] = static_cast<char>(other[i] ^ (1 << bit));
+      EXPECT_FALSE(constantTimeEquals(key, other)) << "byte " << i << ", bit " << bit;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace turnpike::model
