@@ -151,7 +151,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     cancel->socket = &connection->socket;
 
     auto [write_ec, written] = co_await writeAll(connection->socket, asio::buffer(head));
-    http::parser<false, http::string_body, FieldAllocator<char>> parser;
+    http::response_parser<http::string_body> parser;
     parser.header_limit(kMaxHeaderBytes);
     parser.body_limit(kMaxBackendBody);
     boost::system::error_code ec = write_ec;
@@ -177,7 +177,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     answer.status = static_cast<int>(response.result_int());
     answer.content_type = response[http::field::content_type];
     answer.content_encoding = response[http::field::content_encoding];
-    if (keepsAlive(response.base(), response.version()) && connection->buffer.size() == 0) {
+    if (response.keep_alive() && connection->buffer.size() == 0) {
       ++connection->requests;
       worker.pool().put(std::move(connection), Clock::now());
     }

@@ -284,7 +284,7 @@ class Session final : public Deadline {
   void releaseUpstream(bool reusable);
   // Whether response_transform.json reshapes this response: a 2xx JSON body, not encoded, not
   // longer than the cap by its Content-Length.
-  static bool reshapes(const http::response_header<Fields>& response,
+  static bool reshapes(const ParsedMessage<false>& response,
                        const boost::optional<uint64_t>& content_length,
                        const policy::CompiledResponseTransform& transform);
   // spliceBody() from `source` to `sink`, arming the deadline of the side it waits on.
@@ -397,7 +397,7 @@ asio::awaitable<bool> Session::readRequestHeader() {
     in_.commit(n);
   }
   arm(Phase::kHeaders, options_.header_timeout);
-  RequestParser& parser = request_.emplace();
+  RequestParser& parser = recycleParser(request_);
   parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
   if (options_.max_body_bytes > 0) {
     parser.body_limit(options_.max_body_bytes);
@@ -472,13 +472,13 @@ std::optional<Session::Refusal> Session::admit() {
   method_.assign(request.method_string());
   path_.clear();
   host_.clear();
-  const RequestFieldFacts facts = scanRequestFields(request.base());
+  const RequestFieldFacts facts = scanRequestFields(request.fields());
   if (isAcceptableRequestId(facts.request_id)) {
     request_id_.assign(facts.request_id);
   } else {
     worker_.requestIds().next(request_id_);
   }
-  keep_alive_ = keepsAlive(request.base(), request.version()) && !worker_.draining();
+  keep_alive_ = keepsAlive(request.fields(), request.version()) && !worker_.draining();
 
   if (facts.hosts > 1) {
     return Refusal{{.status = 400, .detail = "the request has more than one Host header"}, false};
@@ -509,7 +509,7 @@ std::optional<Session::Refusal> Session::admit() {
   // Pin the snapshot for the whole request: a publish in the middle changes nothing for it.
   snapshot_ = worker_.snapshot();
   match_ = snapshot_->router().match(
-      RequestView{method_, host_, path_, HeaderView::ofFields(request.base())});
+      RequestView{method_, host_, path_, HeaderView::ofFields(request.fields())});
   if (!match_) {
     refusal_detail_ = "no route matches " + method_ + " " + path_;
     return Refusal{{.status = 404, .detail = refusal_detail_}, reusable()};
@@ -519,7 +519,8 @@ std::optional<Session::Refusal> Session::admit() {
   // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
   std::string_view hide_header;
   std::string_view hide_query;
-  if (auto refused = applyPolicies(HeaderView::ofFields(request.base()), hide_header, hide_query)) {
+  if (auto refused =
+          applyPolicies(HeaderView::ofFields(request.fields()), hide_header, hide_query)) {
     return Refusal{std::move(*refused), reusable()};
   }
   if (route_->isAggregate()) return std::nullopt;  // exchange() calls aggregate()
@@ -633,7 +634,7 @@ asio::awaitable<bool> Session::exchange() {
     upstream_request_.host =
         route_->preserveHost() && !host_.empty() ? std::string_view(host_) : target_.authority;
     upstream_head_.clear();
-    appendUpstreamRequestHead(request.base(), upstream_request_, upstream_head_);
+    appendUpstreamRequestHead(request.fields(), upstream_request_, upstream_head_);
 
     balancer_->onRequestStart(index);
     struct InFlight {
@@ -667,7 +668,7 @@ asio::awaitable<bool> Session::exchange() {
     // The response headers (1xx interim responses are skipped: Expect was not forwarded).
     boost::system::error_code ec;
     for (;;) {
-      ResponseParser& response = response_.emplace();
+      ResponseParser& response = recycleParser(response_);
       response.header_limit(kMaxUpstreamHeaderBytes);
       response.body_limit(boost::none);
       if (head_) response.skip(true);
@@ -818,7 +819,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   status_ = static_cast<int>(response.result_int());
   const bool chunked = parser.chunked();
   const auto content_length = parser.content_length();
-  const bool upstream_keep_alive = keepsAlive(response.base(), response.version());
+  const bool upstream_keep_alive = keepsAlive(response.fields(), response.version());
   const bool no_body = head_ || status_ == 204 || status_ == 304 || status_ / 100 == 1;
   const bool until_eof = !no_body && !chunked && !content_length;
 
@@ -1060,7 +1061,7 @@ void Session::renderClientHead(BodyFraming framing, uint64_t content_length, boo
   addRateLimitFields(head, rate_limit_fields);
   if (const auto* transform = route_->response_transform.get()) head.edits = &transform->headers();
   client_head_.clear();
-  appendClientResponseHead(response.base(), head, client_head_);
+  appendClientResponseHead(response.fields(), head, client_head_);
 }
 
 void Session::releaseUpstream(bool reusable) {
@@ -1090,7 +1091,7 @@ asio::awaitable<bool> Session::responseBodyFailed(boost::system::error_code ec, 
   co_return false;
 }
 
-bool Session::reshapes(const http::response_header<Fields>& response,
+bool Session::reshapes(const ParsedMessage<false>& response,
                        const boost::optional<uint64_t>& content_length,
                        const policy::CompiledResponseTransform& transform) {
   // Successful answers only: an upstream's error body keeps the shape its clients know.
@@ -1196,7 +1197,7 @@ asio::awaitable<bool> Session::answerFromUpstreamError(int status, std::string d
   // The request body may be half-consumed: the connection cannot carry another request.
   const auto& request = request_->get();
   const bool keep_alive = (request_->is_done() || request_read_) &&
-                          keepsAlive(request.base(), request.version()) && !worker_.draining();
+                          keepsAlive(request.fields(), request.version()) && !worker_.draining();
   co_return co_await answer({.status = status, .detail = detail}, keep_alive);
 }
 

@@ -6,7 +6,6 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/container/small_vector.hpp>
-#include <cassert>
 #include <charconv>
 #include <cstring>
 
@@ -44,10 +43,12 @@ bool anyConnectionToken(const Fields& fields, Visit visit) {
   return false;
 }
 
+// "keep-alive" is left out: the field it names is hop-by-hop anyway, and it is the token of
+// nearly every keep-alive upstream response, whose fields then need no comparison against it.
 NameList connectionTokens(const Fields& fields) {
   NameList named;
   anyConnectionToken(fields, [&](std::string_view token) {
-    named.push_back(token);
+    if (!boost::beast::iequals(token, "keep-alive")) named.push_back(token);
     return false;
   });
   return named;
@@ -70,8 +71,9 @@ bool isHopByHop(http::field name) {
 }
 
 bool named(const NameList& names, std::string_view name) {
-  return std::any_of(names.begin(), names.end(),
-                     [&](std::string_view token) { return boost::beast::iequals(token, name); });
+  return std::any_of(names.begin(), names.end(), [&](std::string_view token) {
+    return token.size() == name.size() && boost::beast::iequals(token, name);
+  });
 }
 
 // One resize and two copies: four appends cost twice as much (each checks the capacity and copies
@@ -90,18 +92,9 @@ void appendField(std::string& out, std::string_view name, std::string_view value
   *p = '\n';
 }
 
-// A received field as it was parsed. Beast keeps each field as the text "name: value\r\n" in
-// one block (basic_fields::value_type), so the line is copied in one piece instead of four.
-void appendReceived(std::string& out, const Fields::value_type& field) {
-  const std::string_view name = field.name_string();
-  const std::string_view value = field.value();
-  assert(value.data() == name.data() + name.size() + 2);
-  out.append(name.data(), name.size() + 2 + value.size() + 2);
-}
-
-// A received field after the route's header edits: dropped, renamed or copied.
-void appendEdited(std::string& out, const policy::HeaderEdits* edits,
-                  const Fields::value_type& field) {
+// A received field after the route's header edits: dropped, renamed or copied (as its line, in
+// one piece).
+void appendEdited(std::string& out, const policy::HeaderEdits* edits, const Fields::Field& field) {
   if (edits != nullptr) {
     std::string_view new_name;
     switch (edits->decide(field.name_string(), &new_name)) {
@@ -114,7 +107,7 @@ void appendEdited(std::string& out, const policy::HeaderEdits* edits,
         break;
     }
   }
-  appendReceived(out, field);
+  out.append(field.line());
 }
 
 void appendSetFields(std::string& out, const policy::HeaderEdits& edits) {
@@ -210,13 +203,24 @@ void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& 
 
 void appendClientResponseHead(const Fields& fields, const ClientResponseHead& head,
                               std::string& out) {
-  out.append("HTTP/1.1 ");
-  appendNumber(out, head.status);
-  out.append(" ")
-      .append(head.reason.empty()
-                  ? std::string_view(http::obsolete_reason(http::int_to_status(head.status)))
-                  : head.reason)
-      .append("\r\n");
+  if (head.status >= 100 && head.status <= 999) {  // what Beast's parser lets through
+    char start[] = "HTTP/1.1 000 ";
+    start[9] = static_cast<char>('0' + head.status / 100);
+    start[10] = static_cast<char>('0' + head.status / 10 % 10);
+    start[11] = static_cast<char>('0' + head.status % 10);
+    out.append(start, sizeof start - 1);
+  } else {
+    out.append("HTTP/1.1 ");
+    appendNumber(out, head.status);
+    out.append(" ");
+  }
+  // The upstream's reason; else the standard phrase, if the status has one (else none, which
+  // RFC 9112 allows, rather than Beast's "<unknown-status>").
+  std::string_view reason = head.reason;
+  if (reason.empty() && http::int_to_status(head.status) != http::status::unknown) {
+    reason = http::obsolete_reason(http::int_to_status(head.status));
+  }
+  out.append(reason).append("\r\n");
   const NameList hop_by_hop = connectionTokens(fields);
   bool has_request_id = false;
   for (const auto& field : fields) {

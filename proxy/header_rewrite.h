@@ -2,9 +2,9 @@
 // bytes straight from the parsed fields (the fields themselves are never edited).
 //
 //   std::string head;
-//   appendUpstreamRequestHead(request.base(), {.method = "GET", .target = "/v1/orders", ...},
+//   appendUpstreamRequestHead(request.fields(), {.method = "GET", .target = "/v1/orders", ...},
 //                             head);
-//   appendClientResponseHead(response.base(), {.status = 200, .framing = ...}, head);
+//   appendClientResponseHead(response.fields(), {.status = 200, .framing = ...}, head);
 //
 // What changes on the way (RFC 9110 §7.6.1, RFC 9112 §6):
 //   - hop-by-hop fields are dropped: Connection, every field a Connection token names,

@@ -5,7 +5,7 @@
 //
 //   auto [path, query] = splitTarget(req.target());
 //   RequestView view{req.method_string(), req[http::field::host], path,
-//                    HeaderView::ofFields(req.base())};
+//                    HeaderView::ofFields(req.fields())};
 //   RouteMatch m = snapshot.router().match(view);
 //
 // Ownership: every view points into the caller's request; the request must outlive the
@@ -77,9 +77,9 @@ class HeaderView {
       : obj_(fields.data()), size_(fields.size()), visit_(&visitSpan) {}
 
   // Over a container of fields with Beast's interface (`name_string()`, `value()`), e.g.
-  // `boost::beast::http::fields`, in their order. `fields` must outlive the view. A pass over a
-  // request's dozen fields costs less than Beast's equal_range() (a tree of case-insensitive
-  // comparisons).
+  // proxy::Fields or `boost::beast::http::fields`, in their order. `fields` must outlive the view.
+  // A pass over a request's dozen fields costs less than Beast's equal_range() (a tree of
+  // case-insensitive comparisons).
   template <class Fields>
   static HeaderView ofFields(const Fields& fields) {
     HeaderView view;

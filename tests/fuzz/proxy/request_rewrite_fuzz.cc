@@ -24,10 +24,8 @@
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -40,6 +38,7 @@
 
 #include "model/config.h"
 #include "proxy/header_rewrite.h"
+#include "proxy/http_fields.h"
 #include "proxy/request_target.h"
 #include "proxy/request_view.h"
 #include "proxy/router.h"
@@ -51,7 +50,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
-using Parser = http::parser<true, http::empty_body, FieldAllocator<char>>;
+using Parser = HttpParser<true>;
 
 constexpr std::string_view kClientIp = "192.0.2.7";
 constexpr std::string_view kUpstreamAuthority = "10.0.0.1:8080";
@@ -113,9 +112,9 @@ std::string_view trim(std::string_view text) {
 
 std::vector<std::string> connectionTokens(const Fields& fields) {
   std::vector<std::string> tokens;
-  for (auto it = fields.find(http::field::connection); it != fields.end(); ++it) {
-    if (it->name() != http::field::connection) continue;
-    std::string_view value = it->value();
+  for (const auto& field : fields) {
+    if (field.name() != http::field::connection) continue;
+    std::string_view value = field.value();
     std::size_t start = 0;
     while (start <= value.size()) {
       std::size_t comma = value.find(',', start);
@@ -159,15 +158,13 @@ bool hasDotSegment(std::string_view path) {
   return false;
 }
 
-std::size_t countOf(const Fields& fields, std::string_view name) {
-  return fields.count(boost::beast::string_view(name.data(), name.size()));
-}
+std::size_t countOf(const Fields& fields, std::string_view name) { return fields.count(name); }
 
 void expectOnce(const Fields& fields, std::string_view name, std::string_view value,
                 std::string_view head) {
   std::size_t n = countOf(fields, name);
   if (n != 1) fail(std::string(name) + " appears " + std::to_string(n) + " times", head);
-  std::string_view got = fields[boost::beast::string_view(name.data(), name.size())];
+  std::string_view got = fields[name];
   if (got != value) fail(std::string(name) + " is '" + std::string(got) + "'", head);
 }
 
@@ -176,11 +173,11 @@ void expectAbsent(const Fields& fields, std::string_view name, std::string_view 
 }
 
 // The whole of client_session.cc's way from a parsed request to the upstream head.
-void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, const Parser& parser,
-                     bool with_consumer) {
-  if (request.count(http::field::host) > 1) return;
-  if (request.count(http::field::host) == 0 && request.version() >= 11) return;
-  if (!request.chunked() && request.find(http::field::transfer_encoding) != request.end()) return;
+void rewriteAndCheck(const ParsedMessage<true>& request, const Parser& parser, bool with_consumer) {
+  const Fields& fields = request.fields();
+  if (fields.count(http::field::host) > 1) return;
+  if (fields.count(http::field::host) == 0 && request.version() >= 11) return;
+  if (!parser.chunked() && fields.count(http::field::transfer_encoding) > 0) return;
   RequestTarget target;
   RequestTargetError target_error;
   if (!parseRequestTarget(request.target(), target, target_error)) return;
@@ -193,8 +190,8 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
   std::string request_id(isAcceptableRequestId(given_id) ? given_id : kGeneratedRequestId);
 
   const Snapshot& snapshot = fixedSnapshot();
-  RouteMatch match = snapshot.router().match(
-      RequestView{method, host, target.path, HeaderView::ofFields(request.base())});
+  RouteMatch match =
+      snapshot.router().match(RequestView{method, host, target.path, HeaderView::ofFields(fields)});
   if (!match) fail("the catch-all route did not match " + std::string(target.path));
   const policy::CompiledRequestTransform* transform = match.route->request_transform.get();
   std::string query(target.query);
@@ -205,7 +202,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
     fail("the catch-all rewrite did not match " + upstream_target);
   }
 
-  const bool chunked = request.chunked();
+  const bool chunked = parser.chunked();
   const bool has_length = parser.content_length().has_value();
   UpstreamRequestHead head{
       .method = method,
@@ -230,7 +227,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
   }
   std::string out = "stale bytes that must stay";
   const std::size_t base = out.size();
-  appendUpstreamRequestHead(request.base(), head, out);
+  appendUpstreamRequestHead(fields, head, out);
   if (out.compare(0, base, "stale bytes that must stay") != 0) fail("the prefix was overwritten");
   std::string_view written = std::string_view(out).substr(base);
 
@@ -245,8 +242,10 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
              std::to_string(used) + " of " + std::to_string(written.size()),
          written);
   }
-  const auto& sent = reparser.get();
-  if (sent.method_string() != method || sent.target() != upstream_target || sent.version() != 11) {
+  const ParsedMessage<true>& reparsed = reparser.get();
+  const Fields& sent = reparsed.fields();
+  if (reparsed.method_string() != method || reparsed.target() != upstream_target ||
+      reparsed.version() != 11) {
     fail("request line changed", written);
   }
   std::size_t lines = 0;
@@ -259,7 +258,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
       lines != static_cast<std::size_t>(std::count(written.begin(), written.end(), '\r'))) {
     fail("a bare CR in the head", written);
   }
-  const auto field_count = static_cast<std::size_t>(std::distance(sent.begin(), sent.end()));
+  const auto field_count = sent.size();
   if (lines != field_count + 2) {
     fail(std::to_string(lines - 2) + " field lines but " + std::to_string(field_count) +
              " fields after reparsing",
@@ -271,7 +270,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
     expectAbsent(sent, name, written);
   }
   expectAbsent(sent, kHiddenHeader, written);
-  const std::vector<std::string> named = connectionTokens(request.base());
+  const std::vector<std::string> named = connectionTokens(fields);
   for (const std::string& token : named) {
     if (isTurnpikeField(token)) continue;
     // A Connection token names the client's own field: the route's set_headers value, and a
@@ -321,7 +320,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
       for (const std::string& token : named) {
         if (boost::beast::iequals(token, name)) return std::size_t{0};
       }
-      return countOf(request.base(), name);
+      return countOf(fields, name);
     };
     if (countOf(sent, "x-new") != client_count("x-old") + client_count("x-new")) {
       fail("x-old was not renamed to x-new as often as it was sent", written);
@@ -339,7 +338,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
   }
 
   // Every other field of the client's is kept, as often as it was sent.
-  for (const auto& field : request.base()) {
+  for (const auto& field : fields) {
     std::string_view name = field.name_string();
     if (isHopByHop(name) || isTurnpikeField(name) || isAnyOf(name, {"Expect", "Proxy"}) ||
         boost::beast::iequals(name, kHiddenHeader)) {
@@ -350,7 +349,7 @@ void rewriteAndCheck(const http::request<http::empty_body, Fields>& request, con
     for (const std::string& token : named)
       is_named = is_named || boost::beast::iequals(token, name);
     if (is_named) continue;
-    if (countOf(sent, name) != countOf(request.base(), name)) {
+    if (countOf(sent, name) != countOf(fields, name)) {
       fail("client field " + std::string(name) + " was not passed on as sent", written);
     }
   }

@@ -156,6 +156,26 @@ TEST(HeaderRewriteTest, ResponseHeadFramingAndConnection) {
             "\r\n");
 }
 
+TEST(HeaderRewriteTest, ResponseHeadKeepsAnyThreeDigitStatusAndWhatKeepAliveDoesNotName) {
+  Fields f;
+  f.set("Connection", "Keep-Alive, X-Hop");  // "keep-alive" is no field to keep or drop
+  f.set("X-Hop", "1");
+  f.set("X-Kept", "2");
+  EXPECT_EQ(responseHead(f, {.status = 599, .reason = "Odd", .request_id = "rid"}),
+            "HTTP/1.1 599 Odd\r\n"
+            "X-Kept: 2\r\n"
+            "X-Request-Id: rid\r\n"
+            "\r\n");
+  EXPECT_EQ(responseHead({}, {.status = 598, .request_id = "rid"}),  // no reason, none known
+            "HTTP/1.1 598 \r\n"
+            "X-Request-Id: rid\r\n"
+            "\r\n");
+  EXPECT_EQ(responseHead({}, {.status = 1000, .reason = "Out of range", .request_id = "rid"}),
+            "HTTP/1.1 1000 Out of range\r\n"
+            "X-Request-Id: rid\r\n"
+            "\r\n");
+}
+
 TEST(HeaderRewriteTest, ResponseHeadKeepsTheUpstreamsRequestIdAndAddsExtraFields) {
   Fields f;
   f.set("x-request-id", "upstream-id");
