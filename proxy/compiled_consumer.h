@@ -1,10 +1,10 @@
 // CompiledConsumer: a model::Consumer resolved for the data plane — its rate-limit policies as
-// pointers, its groups pre-joined for the X-Consumer-Groups header. KeyEntry: what an API key's
-// hash leads to (see Snapshot::findKey()).
+// pointers, and the X-Consumer-* fields an upstream gets, written once. KeyEntry: what an API
+// key's hash leads to (see Snapshot::findKey()).
 //
 //   if (const KeyEntry* entry = snapshot.findKey(model::sha256Hex(presented_key))) {
 //     const CompiledConsumer& consumer = *entry->consumer;
-//     headers.set("X-Consumer-Groups", consumer.groups_header);  // when non-empty
+//     head.consumer_fields = consumer.forwarded_fields;  // "X-Consumer-Id: ...\r\n..."
 //   }
 //
 // Both live inside a Snapshot and are immutable; every pointer (def, policies, key, consumer) is
@@ -23,10 +23,24 @@
 
 namespace turnpike::proxy {
 
+// "X-Consumer-Id: <id>\r\nX-Consumer-Username: <username>\r\n", then
+// "X-Consumer-Groups: <groups>\r\n" when `groups` is not empty. The values are validated names
+// and ids (no CR, LF or NUL).
+inline std::string consumerFields(std::string_view id, std::string_view username,
+                                  std::string_view groups) {
+  std::string out;
+  out.append("X-Consumer-Id: ").append(id).append("\r\n");
+  out.append("X-Consumer-Username: ").append(username).append("\r\n");
+  if (!groups.empty()) out.append("X-Consumer-Groups: ").append(groups).append("\r\n");
+  return out;
+}
+
 struct CompiledConsumer {
   const model::Consumer* def = nullptr;  // the configuration it came from (owned by the Snapshot)
   uint32_t index = 0;                    // position in Snapshot::consumers()
-  std::string groups_header;             // def->groups joined by ',' ("a,b"); empty: no groups
+  // consumerFields(def->id, def->username, def->groups joined by ','): the lines the upstream
+  // request carries.
+  std::string forwarded_fields;
   // def->rate_limit_policies resolved, in order, without repeats. Empty (no allocation) when the
   // consumer has none.
   std::vector<const model::RateLimitPolicy*> policies;

@@ -192,11 +192,7 @@ void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& 
   if (!head.forwarding.proto.empty()) appendField(out, "X-Forwarded-Proto", head.forwarding.proto);
   if (!head.forwarding.host.empty()) appendField(out, "X-Forwarded-Host", head.forwarding.host);
   appendField(out, "X-Request-Id", head.forwarding.request_id);
-  if (!head.consumer_id.empty()) {
-    appendField(out, "X-Consumer-Id", head.consumer_id);
-    appendField(out, "X-Consumer-Username", head.consumer_username);
-    if (!head.consumer_groups.empty()) appendField(out, "X-Consumer-Groups", head.consumer_groups);
-  }
+  out.append(head.consumer_fields);
   appendFraming(out, head.framing, head.content_length);
   out.append("\r\n");
 }
@@ -241,7 +237,7 @@ void appendClientResponseHead(const Fields& fields, const ClientResponseHead& he
   }
   if (head.edits != nullptr) appendSetFields(out, *head.edits);
   if (!has_request_id) appendField(out, "X-Request-Id", head.request_id);
-  for (const auto& [name, value] : head.extra) appendField(out, name, value);
+  out.append(head.extra_fields);
   appendFraming(out, head.framing, head.content_length);
   if (!head.keep_alive) {
     out.append("Connection: close\r\n");

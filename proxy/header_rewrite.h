@@ -28,10 +28,8 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "proxy/http_fields.h"
 #include "proxy/policy/route_transforms.h"
@@ -58,10 +56,9 @@ struct UpstreamRequestHead {
   std::string_view host;    // the Host field the upstream gets
   ForwardingInfo forwarding;
   std::string_view hide_header;  // a credential field not to pass on (empty: none)
-  // Who is calling, as Turnpike established it (empty id: anonymous, no X-Consumer-* at all).
-  std::string_view consumer_id;
-  std::string_view consumer_username;
-  std::string_view consumer_groups;  // empty: no X-Consumer-Groups
+  // Who is calling, as Turnpike established it: the consumer's X-Consumer-* lines
+  // (CompiledConsumer::forwarded_fields); empty: anonymous, no X-Consumer-* at all.
+  std::string_view consumer_fields;
   BodyFraming framing = BodyFraming::kNone;
   uint64_t content_length = 0;
   // The route's request_transform header edits (null: none). They apply to the client's fields
@@ -81,7 +78,8 @@ struct ClientResponseHead {
   bool keep_alive = true;
   bool http10_client = false;   // keep-alive must then be said (Connection: keep-alive)
   std::string_view request_id;  // X-Request-Id, when the upstream sent none
-  std::span<const std::pair<std::string_view, std::string_view>> extra;
+  // Complete field lines ("Name: value\r\n"...) appended after the upstream's (RateLimit-*).
+  std::string_view extra_fields;
   const policy::HeaderEdits* edits = nullptr;  // response_transform's (null: none)
 };
 

@@ -89,15 +89,12 @@ void compileConsumer(const model::Consumer& def, uint32_t index, const Snapshot&
                      CompiledConsumer& out, Problems& problems) {
   out.def = &def;
   out.index = index;
-  if (!def.groups.empty()) {
-    std::size_t size = def.groups.size() - 1;
-    for (const std::string& group : def.groups) size += group.size();
-    out.groups_header.reserve(size);
-    for (const std::string& group : def.groups) {
-      if (!out.groups_header.empty()) out.groups_header.push_back(',');
-      out.groups_header.append(group);
-    }
+  std::string groups;
+  for (const std::string& group : def.groups) {
+    if (!groups.empty()) groups.push_back(',');
+    groups.append(group);
   }
+  out.forwarded_fields = consumerFields(def.id, def.username, groups);
   if (!def.rate_limit_policies.empty()) {
     resolvePolicies(def.rate_limit_policies, snapshot, indexed("consumers", index),
                     consumerLabel(def, index), out.policies, problems);

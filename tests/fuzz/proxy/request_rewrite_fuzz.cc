@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "proxy/compiled_consumer.h"
 #include "proxy/header_rewrite.h"
 #include "proxy/http_fields.h"
 #include "proxy/request_target.h"
@@ -220,11 +221,11 @@ void rewriteAndCheck(const ParsedMessage<true>& request, const Parser& parser, b
       .content_length = parser.content_length().value_or(0),
       .edits = transform != nullptr ? &transform->headers() : nullptr,
   };
-  if (with_consumer) {
-    head.consumer_id = "5e0b5a52-2a9c-4b1e-9d1e-6f6b2f6c0a03";
-    head.consumer_username = "alice";
-    head.consumer_groups = "gold, silver";
-  }
+  constexpr std::string_view kConsumerId = "5e0b5a52-2a9c-4b1e-9d1e-6f6b2f6c0a03";
+  constexpr std::string_view kConsumerUsername = "alice";
+  constexpr std::string_view kConsumerGroups = "gold,silver";
+  const std::string consumer = consumerFields(kConsumerId, kConsumerUsername, kConsumerGroups);
+  if (with_consumer) head.consumer_fields = consumer;
   std::string out = "stale bytes that must stay";
   const std::size_t base = out.size();
   appendUpstreamRequestHead(fields, head, out);
@@ -303,9 +304,9 @@ void rewriteAndCheck(const ParsedMessage<true>& request, const Parser& parser, b
   }
   expectOnce(sent, "X-Request-Id", request_id, written);
   if (with_consumer) {
-    expectOnce(sent, "X-Consumer-Id", head.consumer_id, written);
-    expectOnce(sent, "X-Consumer-Username", head.consumer_username, written);
-    expectOnce(sent, "X-Consumer-Groups", head.consumer_groups, written);
+    expectOnce(sent, "X-Consumer-Id", kConsumerId, written);
+    expectOnce(sent, "X-Consumer-Username", kConsumerUsername, written);
+    expectOnce(sent, "X-Consumer-Groups", kConsumerGroups, written);
   } else {
     expectAbsent(sent, "X-Consumer-Id", written);
     expectAbsent(sent, "X-Consumer-Username", written);

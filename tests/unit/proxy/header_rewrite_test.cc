@@ -2,16 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
-#include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
-#include <utility>
+
+#include "proxy/compiled_consumer.h"
 
 namespace turnpike::proxy {
 namespace {
-
-namespace http = boost::beast::http;
 
 std::string requestHead(const Fields& f, UpstreamRequestHead head) {
   std::string out = "left alone|";
@@ -75,6 +72,7 @@ TEST(HeaderRewriteTest, RequestHeadForwardingAndConsumerFieldsAreTurnpikes) {
   f.set("x-consumer-username", "admin");
   f.set("X-Consumer-Groups", "root");
   f.set("apikey", "tpk_secret");
+  const std::string consumer = consumerFields("c-1", "alice", "staff, ops");
   const std::string head = requestHead(f, {.method = "GET",
                                            .target = "/",
                                            .host = "api.example.com",
@@ -83,9 +81,7 @@ TEST(HeaderRewriteTest, RequestHeadForwardingAndConsumerFieldsAreTurnpikes) {
                                                           .proto = "http",
                                                           .request_id = "abc"},
                                            .hide_header = "ApiKey",
-                                           .consumer_id = "c-1",
-                                           .consumer_username = "alice",
-                                           .consumer_groups = "staff, ops",
+                                           .consumer_fields = consumer,
                                            .framing = BodyFraming::kChunked});
   EXPECT_EQ(head,
             "GET / HTTP/1.1\r\n"
@@ -179,9 +175,8 @@ TEST(HeaderRewriteTest, ResponseHeadKeepsAnyThreeDigitStatusAndWhatKeepAliveDoes
 TEST(HeaderRewriteTest, ResponseHeadKeepsTheUpstreamsRequestIdAndAddsExtraFields) {
   Fields f;
   f.set("x-request-id", "upstream-id");
-  const std::array<std::pair<std::string_view, std::string_view>, 2> extra{
-      {{"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "9"}}};
-  EXPECT_EQ(responseHead(f, {.status = 204, .request_id = "ours", .extra = extra}),
+  const std::string_view extra = "RateLimit-Limit: 10\r\nRateLimit-Remaining: 9\r\n";
+  EXPECT_EQ(responseHead(f, {.status = 204, .request_id = "ours", .extra_fields = extra}),
             "HTTP/1.1 204 No Content\r\n"
             "x-request-id: upstream-id\r\n"
             "RateLimit-Limit: 10\r\n"

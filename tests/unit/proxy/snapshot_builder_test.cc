@@ -310,7 +310,9 @@ TEST(SnapshotBuilderTest, ConsumersAreFoundByIdWithGroupsAndPolicies) {
   ASSERT_NE(acme, nullptr);
   EXPECT_EQ(acme, &snapshot->consumers()[0]);
   EXPECT_EQ(acme->def, &snapshot->config().consumers[0]);
-  EXPECT_EQ(acme->groups_header, "partners,eu");
+  EXPECT_EQ(acme->forwarded_fields,
+            "X-Consumer-Id: c-1\r\nX-Consumer-Username: acme\r\n"
+            "X-Consumer-Groups: partners,eu\r\n");
   EXPECT_TRUE(acme->inGroup("eu"));
   EXPECT_FALSE(acme->inGroup("EU"));
   ASSERT_EQ(acme->policies.size(), 2u);  // in the configured order, by name or id
@@ -320,7 +322,7 @@ TEST(SnapshotBuilderTest, ConsumersAreFoundByIdWithGroupsAndPolicies) {
 
   const CompiledConsumer* solo = snapshot->findConsumer("c-2");
   ASSERT_NE(solo, nullptr);
-  EXPECT_EQ(solo->groups_header, "");
+  EXPECT_EQ(solo->forwarded_fields, "X-Consumer-Id: c-2\r\nX-Consumer-Username: solo\r\n");
   EXPECT_TRUE(solo->policies.empty());
   EXPECT_EQ(solo->policies.capacity(), 0u);  // nothing allocated
 
@@ -328,11 +330,12 @@ TEST(SnapshotBuilderTest, ConsumersAreFoundByIdWithGroupsAndPolicies) {
   EXPECT_EQ(snapshot->findConsumer("c-3"), nullptr);
 }
 
-TEST(SnapshotBuilderTest, GroupsHeaderOfOneGroup) {
+TEST(SnapshotBuilderTest, ForwardedFieldsOfOneGroup) {
   model::Config config = consumersConfig();
   config.consumers[1].groups = {"solo-group"};
   auto snapshot = mustBuild(std::move(config));
-  EXPECT_EQ(snapshot->findConsumer("c-2")->groups_header, "solo-group");
+  EXPECT_EQ(snapshot->findConsumer("c-2")->forwarded_fields,
+            "X-Consumer-Id: c-2\r\nX-Consumer-Username: solo\r\nX-Consumer-Groups: solo-group\r\n");
 }
 
 TEST(SnapshotBuilderTest, PoliciesAreFoundByIdOrName) {
