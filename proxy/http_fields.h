@@ -100,8 +100,15 @@ class Fields {
   Fields() = default;
   Fields(const Fields& other) { *this = other; }
   Fields& operator=(const Fields& other);
-  Fields(Fields&&) noexcept = default;
-  Fields& operator=(Fields&&) noexcept = default;
+  Fields(Fields&& other) noexcept { *this = std::move(other); }
+  Fields& operator=(Fields&& other) noexcept {  // leaves `other` empty, without memory
+    text_ = std::move(other.text_);
+    used_ = std::exchange(other.used_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    entries_ = std::move(other.entries_);
+    other.entries_.clear();
+    return *this;
+  }
 
   // Appends a field. The name as given (its enum is looked up when not given); the value as
   // given: the caller (Beast's parser, or a caller writing a message) has checked both.

@@ -168,5 +168,22 @@ TEST(HttpFieldsTest, FieldsBuiltByHandCanBeSetAndErased) {
   EXPECT_EQ(fields.begin(), fields.end());
 }
 
+TEST(HttpFieldsTest, CopiesAreIndependentAndAMovedFromFieldsIsEmptyAndUsable) {
+  Fields a;
+  a.insert("X-A", "1");
+  Fields copy;
+  copy.insert("X-Old", "gone");
+  copy = a;
+  a.set("X-A", "changed");
+  EXPECT_EQ(lines(copy), std::vector<std::string>{"X-A: 1\r\n"});
+
+  Fields moved = std::move(a);
+  EXPECT_EQ(moved["x-a"], "changed");
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): what is left is specified
+  a.insert("X-B", "2");
+  EXPECT_EQ(lines(a), std::vector<std::string>{"X-B: 2\r\n"});
+  EXPECT_EQ(lines(moved), std::vector<std::string>{"X-A: changed\r\n"});
+}
+
 }  // namespace
 }  // namespace turnpike::proxy
