@@ -22,6 +22,7 @@
 #include "model/json_depth.h"
 #include "proxy/access_log.h"
 #include "proxy/backend_call.h"
+#include "proxy/coarse_clock.h"
 #include "proxy/header_rewrite.h"
 #include "proxy/http_read.h"
 #include "proxy/policy/json_shape.h"
@@ -222,7 +223,7 @@ class Session final : public Deadline {
     phase_ = phase;
     idle = phase == Phase::kIdle;
     expired_ = false;
-    due = Clock::now() + timeout;
+    due = coarseNow() + timeout;
   }
   void disarm() { due = Clock::time_point::max(); }
 
@@ -433,7 +434,7 @@ RequestParser& Session::startRequestHeader() {
 asio::awaitable<void> Session::refuseRequestHeader(boost::system::error_code ec) {
   // A request that never finished its headers: answer when there is something to say.
   started_ = Clock::now();
-  wall_started_ = std::chrono::system_clock::now();
+  wall_started_ = worker_.wallTime(started_);
   worker_.requestIds().next(request_id_);
   method_.clear();
   host_.clear();
@@ -472,7 +473,7 @@ asio::awaitable<void> Session::refuseRequestHeader(boost::system::error_code ec)
 
 void Session::startRequest() {
   started_ = Clock::now();
-  wall_started_ = std::chrono::system_clock::now();
+  wall_started_ = worker_.wallTime(started_);
   status_ = 0;
   request_read_ = false;
   bytes_sent_ = 0;
@@ -621,7 +622,7 @@ asio::awaitable<bool> Session::exchange() {
   std::string failure_detail;
 
   for (;;) {
-    target_index_ = balancer_->pick(hash_key_, Clock::now(), tried);
+    target_index_ = balancer_->pick(hash_key_, coarseNow(), tried);
     if (!target_index_) {
       if (failure_status != 0) break;
       refusal_detail_ = "no healthy target for service " + service.name();
@@ -1113,7 +1114,7 @@ void Session::renderClientHead(BodyFraming framing, uint64_t content_length, boo
 void Session::releaseUpstream(bool reusable) {
   if (reusable && upstream_->buffer.size() == 0) {
     ++upstream_->requests;
-    worker_.pool().put(std::move(upstream_), Clock::now());
+    worker_.pool().put(std::move(upstream_), coarseNow());
   } else {
     upstream_.reset();
   }
@@ -1182,7 +1183,7 @@ std::optional<ProxyAnswer> Session::applyPolicies(const HeaderView& headers,
   // Every policy of the route and of the consumer counts the request (a policy on both counts
   // once).
   decisions_.clear();
-  const auto now = Clock::now();
+  const auto now = started_;  // read microseconds ago: no clock read of its own
   auto count = [&](const model::RateLimitPolicy& limit) {
     const std::string_view by = limit.key_by;
     limiter_key_.clear();

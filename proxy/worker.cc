@@ -33,7 +33,15 @@ Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registr
       sweep_timer_(context_),
       cache_(registry, name_),
       rate_limiter_(rate_limiter),
-      pool_(options.max_idle_upstream, options.upstream_idle_timeout) {}
+      pool_(options.max_idle_upstream, options.upstream_idle_timeout) {
+  measureWallOffset();
+}
+
+void Worker::measureWallOffset() {
+  const auto wall = std::chrono::system_clock::now().time_since_epoch();
+  const auto steady = Clock::now().time_since_epoch();
+  wall_offset_ = std::chrono::duration_cast<Clock::duration>(wall) - steady;
+}
 
 Worker::~Worker() {
   stop();
@@ -194,6 +202,7 @@ void Worker::sweep() {
   sweep_timer_.expires_after(kSweepInterval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     const auto now = Clock::now();
+    measureWallOffset();
     // expire() may unlink other deadlines (a session ending); collect first.
     std::vector<Deadline*> due;
     for (Deadline& deadline : deadlines_) {

@@ -108,6 +108,15 @@ class Worker {
   void connectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
   // A scratch buffer for access log lines.
   std::string& logLine() { return log_line_; }
+  // The wall-clock time of a steady_clock time point, by the offset between the two clocks that
+  // each sweep (every 100 ms) measures again: a system_clock read per request would cost as much
+  // as a steady_clock one (coarse_clock.h). A step of the system clock shows within a sweep.
+  // Worker thread.
+  std::chrono::system_clock::time_point wallTime(Clock::time_point t) const {
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(t.time_since_epoch() +
+                                                                        wall_offset_));
+  }
 
  private:
   struct BalancerSlot {
@@ -118,6 +127,7 @@ class Worker {
 
   void accept();
   void sweep();
+  void measureWallOffset();
   // Drops the metrics of routes the current snapshot no longer has.
   void forgetDeletedRoutes();
 
@@ -151,6 +161,7 @@ class Worker {
   boost::intrusive::list<Deadline, boost::intrusive::constant_time_size<false>> deadlines_;
   std::string log_line_;
   uint64_t sweeps_ = 0;
+  Clock::duration wall_offset_{};  // system_clock's time since its epoch minus steady_clock's
   std::atomic<bool> draining_{false};
   std::atomic<int> open_connections_{0};
   std::thread thread_;
