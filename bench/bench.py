@@ -564,7 +564,7 @@ def per_round_ratios(runs, a, b):
 
 
 def add_proxy_ratios(result):
-    """Ratios of the medians (the budget's), and the median of the per-round ratios."""
+    """The median of the per-round ratios (the budget's), and the ratios of the medians."""
     t = result["targets"]
     tp = t["turnpike"]["rps"]
     by_round = per_round_ratios(result["runs"], "turnpike", "nginx")
@@ -584,9 +584,12 @@ def proxy_scenario(number, spec):
     def run(stack, args, report):
         result = load_scenario(stack, number, proxy_targets(spec), args, report)
         add_proxy_ratios(result)
-        r = result["ratios"]["turnpike_vs_nginx"]
-        result["budget"] = {"what": "Turnpike req/s >= 1.0x nginx", "value": r,
-                            "met": r is not None and r >= 1.0}
+        # Paired: each round ran Turnpike and nginx seconds apart, so the host's speed, which
+        # drifts by 10% or more over a run on this shared box, cancels within a round. The ratio
+        # of the two medians compares rounds of different speed; it is reported beside.
+        r = result["ratios"]["turnpike_vs_nginx_median_of_rounds"]
+        result["budget"] = {"what": "Turnpike req/s >= 1.0x nginx (median per round)",
+                            "value": r, "met": r is not None and r >= 1.0}
         return result
     return run
 
@@ -632,8 +635,9 @@ def scenario_5(stack, args, report):
         log(f"    {target}: {server.config_routes} routes; PUT /config took "
             f"{server.put_config_s:.2f} s; a write's load + build {server.last_build_ms:.1f} ms;"
             f" RSS {server.rss_after_config_mb:.1f} MB once served")
-    result["budget"] = {"what": "10,000 routes lose < 5% req/s against 10", "value": r,
-                        "met": r is not None and r > 0.95}
+    paired = result["ratios"]["10k_vs_10_median_of_rounds"]  # as in proxy_scenario()
+    result["budget"] = {"what": "10,000 routes lose < 5% (median per round)", "value": paired,
+                        "met": paired is not None and paired > 0.95}
     return result
 
 
@@ -931,11 +935,11 @@ def print_table(report):
         extra = ""
         ratios = scenarios[key].get("ratios", {})
         if "turnpike_vs_nginx_median_of_rounds" in ratios and key != "8":
-            extra = (f"  (per-round median {ratios['turnpike_vs_nginx_median_of_rounds']:.2f};"
+            extra = (f"  (ratio of the medians {fmt(ratios['turnpike_vs_nginx'], '.2f')};"
                      f" CPU per request {ratios['turnpike_vs_nginx_cpu_per_request']:.2f}x "
                      f"nginx's)")
         elif "10k_vs_10_median_of_rounds" in ratios:
-            extra = f"  (per-round median {ratios['10k_vs_10_median_of_rounds']:.3f})"
+            extra = f"  (ratio of the medians {fmt(ratios['10k_vs_10'], '.3f')})"
         log(f"  {key}. {b['what']:<52} {shown:<32} {'met' if b['met'] else 'MISSED'}{extra}")
 
 
