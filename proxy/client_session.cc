@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -223,7 +224,7 @@ class Session final : public Deadline {
     phase_ = phase;
     idle = phase == Phase::kIdle;
     expired_ = false;
-    due = coarseNow() + timeout;
+    due = coarseNow() + kCoarseClockLag + timeout;  // late by the lag at most, never early
   }
   void disarm() { due = Clock::time_point::max(); }
 
@@ -253,10 +254,9 @@ class Session final : public Deadline {
   std::optional<ProxyAnswer> applyPolicies(const HeaderView& headers, std::string_view& hide_header,
                                            std::string_view& hide_query);
   void appendRateLimitHeaders(std::vector<std::pair<std::string_view, std::string>>& headers) const;
-  // The RateLimit-* fields of the tightest policy, when one applied, as `head`'s extra fields
-  // (kept in `storage`, which must outlive `head`).
-  // The RateLimit-* lines of the decision that applies, written in one pass (three
-  // appendField() calls cost twice as much).
+  // The RateLimit-* lines of the tightest policy, when one applied, as `head`'s extra fields
+  // (kept in `storage`, which must outlive `head`), written in one pass: three appendField()
+  // calls cost twice as much.
   struct RateLimitFields {
     // The three names (55 bytes), three int64 values (at most 20 characters each), CRLFs.
     std::array<char, 128> text;
