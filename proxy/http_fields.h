@@ -12,7 +12,7 @@
 // Why not http::parser<..., basic_fields>: basic_fields allocates every field on its own and
 // links it into a list and a tree of case-insensitive comparisons, then frees it all with the
 // message; that was about 1,800 instructions of a proxied request, more than the proxy's own work
-// on it. Here every field is appended as the line "name: value\r\n" to one string and indexed in
+// on it. Here every field is appended as the line "name: value\r\n" to one buffer and indexed in
 // one vector, both kept from message to message: no allocation once they have grown, and a
 // received line is forwarded with a single copy. Lookups are linear scans, which beat a tree for a
 // message's dozen fields. Beast still does all the parsing (basic_parser): what it accepts and
