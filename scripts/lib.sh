@@ -4,7 +4,7 @@ TURNPIKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # The Debian packages Turnpike builds with.
 TURNPIKE_BUILD_PACKAGES=(
-  cmake g++ ninja-build pkg-config
+  cmake g++ ninja-build pkg-config ccache
   libpistache-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev libssl-dev libspdlog-dev
   libcli11-dev libboost1.81-dev libre2-dev libgtest-dev libgmock-dev
 )
@@ -26,14 +26,61 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# build_turnpike DIR [CMAKE_ARGS...]: configures (once) and builds into DIR.
+# build_turnpike DIR [CMAKE_ARGS...]: configures DIR (once) and builds every target in it.
 build_turnpike() {
   local dir="$1"
   shift
+  build_targets "$dir" "" "$@"
+}
+
+# build_targets DIR "TARGET..." [CMAKE_ARGS...]: configures DIR (once) and builds the named
+# targets in it (every target when the list is empty). Compiles go through ccache
+# (cmake/CompilerCache.cmake), so a clean clone rebuilds from the cache of an earlier build.
+build_targets() {
+  local dir="$1" targets="$2"
+  shift 2
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     cmake -S "$TURNPIKE_ROOT" -B "$dir" -G Ninja "$@"
   fi
-  cmake --build "$dir" -j "$(nproc)"
+  local target_args=()
+  if [ -n "$targets" ]; then
+    local t
+    for t in $targets; do target_args+=(--target "$t"); done
+  fi
+  cmake --build "$dir" -j "$(nproc)" "${target_args[@]}"
+}
+
+# ensure_test_tools: every package that some stage of scripts/test uses, in one apt call, and
+# the web UI end-to-end test's tools.
+ensure_test_tools() {
+  # curl, sqlite3: the tests; nginx, wrk, python3, procps: bench and soak; clang and its
+  # runtime: the fuzz build.
+  ensure_packages "${TURNPIKE_BUILD_PACKAGES[@]}" curl sqlite3 nginx wrk python3 procps \
+    clang libclang-rt-14-dev
+  ensure_e2e_tools
+}
+
+# ccache_counts: "hits misses" of the compiler cache so far (empty without ccache).
+ccache_counts() {
+  command -v ccache >/dev/null 2>&1 || return 0
+  ccache --print-stats 2>/dev/null | awk -F'\t' '
+    $1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" { hits += $2 }
+    $1 == "cache_miss" { misses += $2 }
+    END { print hits + 0, misses + 0 }'
+}
+
+# ccache_summary "HITS MISSES": prints the compiler cache's hits and misses since that reading.
+ccache_summary() {
+  local before after
+  read -r -a before <<<"$1"
+  after="$(ccache_counts)"
+  [ -n "$after" ] && [ ${#before[@]} -eq 2 ] || return 0
+  read -r -a after <<<"$after"
+  local hits=$((after[0] - before[0])) misses=$((after[1] - before[1]))
+  local total=$((hits + misses))
+  if [ "$total" -gt 0 ]; then
+    echo "==> ccache: $hits of $total compiles from the cache ($((100 * hits / total))%)"
+  fi
 }
 
 # ensure_e2e_tools: what the web UI end-to-end test (tests/e2e, CTest UiE2E) needs: Chromium,
