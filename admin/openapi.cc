@@ -207,8 +207,9 @@ void addRouteTransformSchemas(json& s) {
           {"maxLength", 2048},
           {"examples", {"/users/{id}"}},
           {"description",
-           "Origin-form target; whole-segment {param} placeholders (not in the query) take the "
-           "route's path parameters and must be parameters of every route path."}}},
+           "Origin-form target; {param} placeholders take the route's path parameters and "
+           "must be parameters of every route path: whole segments in the path (filled in as "
+           "received), anywhere in a query value (percent-encoded)."}}},
         {"method",
          {{"type", "string"},
           {"pattern", "^[A-Za-z]{1,20}$"},

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -44,6 +45,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 // How long tearing down may take after a stop signal before the process exits anyway.
 constexpr std::chrono::seconds kTeardownLimit{2};
+// How long stopping the admin listener may take (SECURITY.md: a client that stops reading a
+// large answer keeps one of Pistache's threads busy, and its stop() joins that thread).
+constexpr std::chrono::seconds kAdminStopLimit{2};
 
 struct ListenAddress {
   std::string host;
@@ -113,12 +117,16 @@ struct ServeOptions {
 };
 
 int serve(const ServeOptions& options) {
-  // Block the stop signals before any thread starts, so only sigwait() below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals Turnpike handles before any thread starts, so only sigwait() below
+  // receives them: SIGINT and SIGTERM stop it; SIGHUP and SIGUSR1 (logrotate's postrotate)
+  // reopen the access log file.
+  sigset_t handled_signals;
+  sigemptyset(&handled_signals);
+  sigaddset(&handled_signals, SIGINT);
+  sigaddset(&handled_signals, SIGTERM);
+  sigaddset(&handled_signals, SIGHUP);
+  sigaddset(&handled_signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
   const rlim_t open_files = raiseOpenFileLimit();
   if (open_files != 0 && open_files < 4096) {
     spdlog::warn("open files limited to {} (ulimit -n): each connection needs one", open_files);
@@ -151,9 +159,9 @@ int serve(const ServeOptions& options) {
   proxy_options.client_io_timeout = std::chrono::milliseconds(options.client_io_timeout_ms);
   proxy_options.drain_timeout = std::chrono::milliseconds(options.drain_timeout_ms);
   if (options.access_log != "off") {
-    auto access_log = turnpike::proxy::openAccessLog(options.access_log);
+    auto access_log = turnpike::proxy::AccessLogSink::open(options.access_log);
     if (!access_log) return fail("--access-log: " + access_log.error().message);
-    proxy_options.access_log = *access_log;
+    proxy_options.access_log = std::move(*access_log);
   }
 
   // The stored configuration reaches the proxy through the registry: built here once before
@@ -208,13 +216,41 @@ int serve(const ServeOptions& options) {
   std::fflush(stdout);
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&handled_signals, &signal_number);
+    if (signal_number != SIGHUP && signal_number != SIGUSR1) break;
+    if (!proxy_options.access_log) continue;
+    if (auto reopened = proxy_options.access_log->reopen(); !reopened) {
+      spdlog::error("access log: {}", reopened.error().message);
+    } else {
+      spdlog::info("received signal {}, reopened the access log {}", signal_number,
+                   proxy_options.access_log->destination());
+    }
+  }
   spdlog::info("received signal {}, shutting down", signal_number);
-  admin_server.stop();
+  std::promise<void> admin_stopping;
+  std::future<void> admin_stopped = admin_stopping.get_future();
+  std::thread([&admin_server, stopping = std::move(admin_stopping)]() mutable {
+    admin_server.stop();
+    stopping.set_value();
+  }).detach();
+  const bool admin_stopped_in_time =
+      admin_stopped.wait_for(kAdminStopLimit) == std::future_status::ready;
+  if (!admin_stopped_in_time) {
+    spdlog::warn(
+        "the admin listener did not stop within {} s (a client not reading its answer?);"
+        " shutting down without waiting for it",
+        kAdminStopLimit.count());
+  }
   proxy.stop();  // drains in-flight requests
   sync.stop();
   feed->stopWatcher();
-  if (proxy_options.access_log) proxy_options.access_log->flush();
+  if (!admin_stopped_in_time) {
+    // The admin server's threads are still running: nothing may be destroyed under them.
+    // Everything else is stopped and every acknowledged write stored.
+    std::fflush(nullptr);
+    std::_Exit(kExitOk);
+  }
 
   // Tearing down is all that is left, and it joins Asio's resolver threads (of the workers and
   // the health checker). One may be waiting for a DNS server, and getaddrinfo cannot be

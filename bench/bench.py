@@ -4,8 +4,11 @@
 Starts, on free loopback ports and as the current user, with configs, logs and pid files in one
 temporary directory:
   upstream   Debian nginx serving fixed bodies (100 B, 1 MiB) and accepting 1 MiB POSTs
-  nginx      Debian nginx as a reverse proxy to the upstream (the comparison)
+  nginx      Debian nginx as a reverse proxy to the upstream (the comparison), access_log off
   turnpike   `turnpike serve --access-log off`, configured through the admin API with curl
+  nginx-logged, turnpike-logged   the same two as shipped: nginx's access_log to a file (its
+             default format), Turnpike's default access log (JSON lines on standard output,
+             which the harness sends to a file); scenarios 1 to 4 run these too
 and drives them with wrk in interleaved rounds (turnpike, nginx, direct, turnpike, ...), so that
 the noise of a shared machine falls on every target alike. Scenario numbers follow issue 6:
 
@@ -51,6 +54,7 @@ SMALL_BODY = 100
 LARGE_BODY = 1024 * 1024
 FORBIDDEN_PORTS = {80, 443, 8000, 8001}
 ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+SHIPPED_SCENARIOS = [1, 2, 3, 4]  # also run with both access logs on
 
 TITLES = {
     1: "100 B GET, plain proxying",
@@ -263,16 +267,19 @@ class Stack:
         self.turnpike_bin = Path(args.build_dir) / "app" / "turnpike"
         self.upstream_port = free_port()
         self.nginx_port = free_port()
+        self.nginx_logged_port = free_port()
         self.turnpike = None  # main Turnpike: base routes + 10 /r/ routes
         self.turnpike_10k = None  # scenario 5 only: base routes + 10,000 /r/ routes
+        self.turnpike_logged = None  # as shipped: the default access log on
+        self.nginx_logged = None  # as shipped: access_log to a file
 
     # ---- lifecycle
 
-    def start_nginx(self, name, template, port):
+    def start_nginx(self, name, template, port, access_log="off"):
         conf = self.dir / f"{name}.conf"
         values = {
             "DIR": self.dir, "WORKERS": self.args.workers, "USER_DIRECTIVE": user_directive(),
-            "UPSTREAM_PORT": self.upstream_port, "PROXY_PORT": self.nginx_port,
+            "UPSTREAM_PORT": self.upstream_port, "PROXY_PORT": port, "ACCESS_LOG": access_log,
             # 99 characters and a newline: the 100-byte body.
             "BODY_100": "x" * (SMALL_BODY - 1) + "\\n",
         }
@@ -284,14 +291,18 @@ class Stack:
                    lambda: http("GET", f"http://127.0.0.1:{port}/ready")[0] == 200, server)
         return server
 
-    def start_turnpike(self, name):
+    def start_turnpike(self, name, access_log_off=True):
+        """access_log_off=False: the default access log, to standard output (the server's log
+        file here), as a user runs it."""
         proxy_port, admin_port = free_port(), free_port()
         env = dict(os.environ, TURNPIKE_ADMIN_TOKEN=self.token)
+        env.pop("TURNPIKE_ACCESS_LOG", None)
         argv = [str(self.turnpike_bin), "serve", "--db", str(self.dir / f"{name}.db"),
                 "--proxy-listen", f"127.0.0.1:{proxy_port}",
                 "--admin-listen", f"127.0.0.1:{admin_port}",
-                "--workers", str(self.args.workers), "--access-log", "off",
-                "--log-level", "warn"]
+                "--workers", str(self.args.workers), "--log-level", "warn"]
+        if access_log_off:
+            argv += ["--access-log", "off"]
         server = Server(name, argv, self.dir / f"{name}.log", env=env)
         server.proxy_port, server.admin_port = proxy_port, admin_port
         self.servers.append(server)
@@ -309,6 +320,12 @@ class Stack:
                                       self.nginx_port)
         self.turnpike = self.start_turnpike("turnpike")
         self.configure_turnpike(self.turnpike, r_routes=10)
+        if any(n in scenarios for n in SHIPPED_SCENARIOS):
+            self.nginx_logged = self.start_nginx(
+                "nginx-logged", BENCH_DIR / "nginx" / "proxy.conf.in", self.nginx_logged_port,
+                access_log=self.dir / "nginx-logged-access.log")
+            self.turnpike_logged = self.start_turnpike("turnpike-logged", access_log_off=False)
+            self.configure_turnpike(self.turnpike_logged, r_routes=10)
         if 5 in scenarios:
             self.turnpike_10k = self.start_turnpike("turnpike-10k")
             self.configure_turnpike(self.turnpike_10k, r_routes=10000)
@@ -390,14 +407,17 @@ class Stack:
     # ---- targets
 
     def url(self, target, path):
-        port = {"direct": self.upstream_port, "nginx": self.nginx_port}.get(target)
+        port = {"direct": self.upstream_port, "nginx": self.nginx_port,
+                "nginx-logged": self.nginx_logged_port}.get(target)
         if port is None:
             port = self.server(target).proxy_port
         return f"http://127.0.0.1:{port}{path}"
 
     def server(self, target):
         return {"direct": self.upstream, "nginx": self.nginx, "turnpike": self.turnpike,
-                "turnpike-10": self.turnpike, "turnpike-10k": self.turnpike_10k}[target]
+                "turnpike-10": self.turnpike, "turnpike-10k": self.turnpike_10k,
+                "turnpike-logged": self.turnpike_logged,
+                "nginx-logged": self.nginx_logged}[target]
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,9 +569,13 @@ def load_scenario(stack, number, specs, args, report, connections=None, threads=
             "targets": summary, "runs": runs}
 
 
-def proxy_targets(spec):
-    """The three targets of a proxy comparison, sent the same requests."""
-    return {"turnpike": spec, "nginx": spec, "direct": spec}
+def proxy_targets(spec, shipped=False):
+    """The three targets of a proxy comparison, sent the same requests; shipped: and the two
+    with their access logs on."""
+    targets = {"turnpike": spec, "nginx": spec, "direct": spec}
+    if shipped:
+        targets.update({"turnpike-logged": spec, "nginx-logged": spec})
+    return targets
 
 
 def ratio(a, b):
@@ -568,6 +592,20 @@ def add_proxy_ratios(result):
     t = result["targets"]
     tp = t["turnpike"]["rps"]
     by_round = per_round_ratios(result["runs"], "turnpike", "nginx")
+    if "turnpike-logged" in t:
+        shipped = per_round_ratios(result["runs"], "turnpike-logged", "nginx-logged")
+        tp_log = per_round_ratios(result["runs"], "turnpike-logged", "turnpike")
+        ngx_log = per_round_ratios(result["runs"], "nginx-logged", "nginx")
+        result["shipped_ratios"] = {
+            "turnpike_vs_nginx": ratio(t["turnpike-logged"]["rps"], t["nginx-logged"]["rps"]),
+            "turnpike_vs_nginx_per_round": shipped,
+            "turnpike_vs_nginx_median_of_rounds": median(shipped),
+            "turnpike_vs_nginx_cpu_per_request": ratio(
+                t["turnpike-logged"]["cpu_us_per_request"],
+                t["nginx-logged"]["cpu_us_per_request"]),
+            # What the access log costs each: 1 - logged / not logged, within each round.
+            "turnpike_log_cost": 1 - median(tp_log),
+            "nginx_log_cost": 1 - median(ngx_log)}
     result["ratios"] = {"turnpike_vs_nginx": ratio(tp, t["nginx"]["rps"]),
                         "turnpike_vs_direct": ratio(tp, t["direct"]["rps"]),
                         "nginx_vs_direct": ratio(t["nginx"]["rps"], t["direct"]["rps"]),
@@ -580,9 +618,13 @@ def add_proxy_ratios(result):
 # --------------------------------------------------------------------------------------------
 # Scenarios
 
-def proxy_scenario(number, spec):
+def proxy_scenario(number, spec, logged_spec=None):
+    """logged_spec: what turnpike-logged is sent instead of `spec` (its own API key)."""
     def run(stack, args, report):
-        result = load_scenario(stack, number, proxy_targets(spec), args, report)
+        specs = proxy_targets(spec, shipped=True)
+        if logged_spec:
+            specs["turnpike-logged"] = logged_spec
+        result = load_scenario(stack, number, specs, args, report)
         add_proxy_ratios(result)
         # Paired: each round ran Turnpike and nginx seconds apart, so the host's speed, which
         # drifts by 10% or more over a run on this shared box, cancels within a round. The ratio
@@ -590,6 +632,9 @@ def proxy_scenario(number, spec):
         r = result["ratios"]["turnpike_vs_nginx_median_of_rounds"]
         result["budget"] = {"what": "Turnpike req/s >= 1.0x nginx (median per round)",
                             "value": r, "met": r is not None and r >= 1.0}
+        s = result["shipped_ratios"]["turnpike_vs_nginx_median_of_rounds"]
+        result["budget_shipped"] = {"what": "  the same, both with their access logs on",
+                                    "value": s, "met": s is not None and s >= 1.0}
         return result
     return run
 
@@ -608,7 +653,8 @@ def scenario_2(stack, args, report):
             raise HarnessError("turnpike /s2 answered without RateLimit-* headers: is the "
                                "policy on the route?")
     spec = {"path": "/s2", "expect_bytes": SMALL_BODY, "headers": {"apikey": key}}
-    return proxy_scenario(2, spec)(stack, args, report)
+    logged = dict(spec, headers={"apikey": stack.turnpike_logged.api_key})
+    return proxy_scenario(2, spec, logged)(stack, args, report)
 
 
 def scenario_5(stack, args, report):
@@ -875,6 +921,9 @@ def print_table(report):
                 if target == "turnpike":
                     x_nginx = fmt(ratios.get("turnpike_vs_nginx"), ".2f")
                     x_direct = fmt(ratios.get("turnpike_vs_direct"), ".2f")
+                elif target == "turnpike-logged":
+                    x_nginx = fmt(result.get("shipped_ratios", {}).get("turnpike_vs_nginx"),
+                                  ".2f")
                 elif target == "nginx":
                     x_direct = fmt(ratios.get("nginx_vs_direct"), ".2f")
                 elif target == "turnpike-10k":
@@ -884,6 +933,10 @@ def print_table(report):
                     f"{s['p99_ms']:>7.2f} {s['cpu_s']:>6.2f} {s['cpu_us_per_request']:>10.1f} "
                     f"{s['peak_rss_mb']:>7.1f} {x_nginx:>7} {x_direct:>8}")
                 title = ""
+            if "shipped_ratios" in result:
+                s = result["shipped_ratios"]
+                log(f"{'':<44} the access log costs Turnpike {100 * s['turnpike_log_cost']:.1f}%"
+                    f", nginx {100 * s['nginx_log_cost']:.1f}% (median of rounds)")
             if key == "5":
                 for target, c in result["configuration"].items():
                     log(f"{'':<44} {target}: {c['routes']:,} routes, PUT /config "
@@ -941,6 +994,13 @@ def print_table(report):
         elif "10k_vs_10_median_of_rounds" in ratios:
             extra = f"  (ratio of the medians {fmt(ratios['10k_vs_10'], '.3f')})"
         log(f"  {key}. {b['what']:<52} {shown:<32} {'met' if b['met'] else 'MISSED'}{extra}")
+        shipped = scenarios[key].get("budget_shipped")
+        if shipped:
+            s = scenarios[key]["shipped_ratios"]
+            log(f"     {shipped['what']:<52} {fmt(shipped['value'], '.3f'):<32} "
+                f"{'met' if shipped['met'] else 'MISSED'}  (ratio of the medians "
+                f"{fmt(s['turnpike_vs_nginx'], '.2f')}; CPU per request "
+                f"{fmt(s['turnpike_vs_nginx_cpu_per_request'], '.2f')}x nginx's)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -168,7 +168,8 @@ void readJsonShape(JsonReader& parent, std::string_view key, std::optional<JsonS
   if (r.errors()->size() == errors_before) *out = std::move(shape);
 }
 
-// "{name}" placeholders must be whole path segments with parameter names (as route paths).
+// "{name}" placeholders must be whole path segments with parameter names (as route paths); in
+// the query they may stand anywhere in a value ("?user={id}&tag=v-{tag}"), each closed.
 std::string checkBackendPath(std::string& path) {
   if (path.empty() || path.front() != '/') return "must start with '/'";
   if (path.size() > 2048) return "must be at most 2048 bytes";
@@ -177,8 +178,21 @@ std::string checkBackendPath(std::string& path) {
   }
   if (path.find('#') != std::string::npos) return "must not contain a fragment";
   const std::size_t query = path.find('?');
-  if (query != std::string::npos && path.find_first_of("{}", query) != std::string::npos) {
-    return "parameters may only be used in the path, not in the query";
+  if (query != std::string::npos) {
+    bool open = false;
+    for (std::size_t i = query; i < path.size(); ++i) {
+      if (path[i] == '{') {
+        if (open) return "a '{' in the query must be closed by '}' before the next '{'";
+        open = true;
+      } else if (path[i] == '}') {
+        if (!open) return "a '}' in the query must close a '{'";
+        if (path[i - 1] == '{') return "'{}' in the query must name a parameter";
+        open = false;
+      } else if (open && (path[i] == '&' || path[i] == '=')) {
+        return "a parameter name in the query must not contain '&' or '='";
+      }
+    }
+    if (open) return "a '{' in the query must be closed by '}'";
   }
   std::string_view route_path = std::string_view(path).substr(0, query);
   std::size_t start = 1;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 
+#include "proxy/policy/route_transforms.h"
 #include "proxy/socket_write.h"
 #include "proxy/upstream/connection_pool.h"
 #include "proxy/upstream/service_balancer.h"
@@ -185,6 +186,61 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     co_return answer;
   }
   co_return answer;  // not reached: the second attempt always returns
+}
+
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// `raw` as a query value: "%XX" decoded (a '%' without two hex digits is a plain '%'), then
+// everything encoded but the unreserved characters.
+void appendQueryValue(std::string_view raw, std::string& out) {
+  std::string decoded;
+  decoded.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '%' && i + 2 < raw.size() && hexValue(raw[i + 1]) >= 0 &&
+        hexValue(raw[i + 2]) >= 0) {
+      decoded.push_back(static_cast<char>(hexValue(raw[i + 1]) * 16 + hexValue(raw[i + 2])));
+      i += 2;
+    } else {
+      decoded.push_back(raw[i]);
+    }
+  }
+  policy::appendPercentEncoded(out, decoded);
+}
+
+}  // namespace
+
+void fillBackendTarget(std::string_view path, const std::vector<PathParam>& params,
+                       std::string& out) {
+  out.clear();
+  const std::size_t query = path.find('?');
+  std::size_t consumed = 0;  // of the template, for telling path from query
+  for (;;) {
+    const std::size_t open = path.find('{');
+    const std::size_t close = open == std::string_view::npos ? open : path.find('}', open);
+    if (close == std::string_view::npos) break;
+    out.append(path.substr(0, open));
+    const std::string_view name = path.substr(open + 1, close - open - 1);
+    const bool in_query = query != std::string_view::npos && consumed + open > query;
+    for (const PathParam& param : params) {
+      if (param.name != name) continue;
+      if (in_query) {
+        appendQueryValue(param.value, out);
+      } else {
+        out.append(param.value);
+      }
+      break;
+    }
+    path.remove_prefix(close + 1);
+    consumed += close + 1;
+  }
+  out.append(path);
 }
 
 }  // namespace turnpike::proxy

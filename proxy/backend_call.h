@@ -24,9 +24,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/compiled_service.h"
 #include "proxy/header_rewrite.h"
+#include "proxy/path_pattern.h"
 
 namespace turnpike::proxy {
 
@@ -54,5 +56,12 @@ struct BackendAnswer {
 };
 
 boost::asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& call);
+
+// A backend's path template ("/users/{id}/orders?since={since}") with the route's parameters
+// filled in, into `out` (cleared first): in the path as received; in the query percent-decoded
+// and encoded again (only RFC 3986 unreserved characters stay as they are), so that a value
+// carrying '&', '=', '+' or '#' cannot change the query's shape. An unknown name is left empty.
+void fillBackendTarget(std::string_view path, const std::vector<PathParam>& params,
+                       std::string& out);
 
 }  // namespace turnpike::proxy

@@ -139,26 +139,6 @@ bool isHttpParseError(const boost::system::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_method).category();
 }
 
-// "/users/{id}/orders" with the route's path parameters filled in (raw, as received).
-void fillTemplate(std::string_view path, const std::vector<PathParam>& params, std::string& out) {
-  out.clear();
-  for (;;) {
-    const std::size_t open = path.find('{');
-    const std::size_t close = open == std::string_view::npos ? open : path.find('}', open);
-    if (close == std::string_view::npos) break;
-    out.append(path.substr(0, open));
-    const std::string_view name = path.substr(open + 1, close - open - 1);
-    for (const PathParam& param : params) {
-      if (param.name == name) {
-        out.append(param.value);
-        break;
-      }
-    }
-    path.remove_prefix(close + 1);
-  }
-  out.append(path);
-}
-
 // One backend of an aggregate: its answer into `out`; the last one to finish wakes the session.
 asio::awaitable<void> runBackend(Worker& worker, BackendCall call, BackendAnswer& out,
                                  std::size_t& pending, asio::steady_timer& all_done) {
@@ -988,7 +968,7 @@ asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_aliv
   disarm();  // each backend has its own deadline, bounded by the aggregate's timeout_ms
   for (std::size_t i = 0; i < count; ++i) {
     const model::AggregateBackend& def = *backends[i].def;
-    fillTemplate(def.path, match.params, targets[i]);
+    fillBackendTarget(def.path, match.params, targets[i]);
     const bool sends_length = def.method == "POST" || def.method == "PUT" || def.method == "PATCH";
     BackendCall call{
         .service = backends[i].service,
@@ -1275,25 +1255,22 @@ void Session::finish() {
                                                            .snapshot = snapshot_->buildId()}
                                   : ProxyMetrics::RouteRef{},
                            status_, total, upstream_duration_, called_upstream_);
-  if (options_.access_log) {
-    std::string& line = worker_.logLine();
-    line.clear();
-    appendAccessLogLine(
+  if (AccessLogBuffer* log = worker_.accessLog()) {
+    log->append(
         {.time = wall_started_,
          .request_id = request_id_,
          .client_ip = client_ip_,
          .method = method_,
          .host = host_,
          .path = path_,
+         .protocol = request_version_ == 10 ? "HTTP/1.0" : "HTTP/1.1",
          .route = route,
          .consumer = consumer_ ? std::string_view(consumer_->def->username) : std::string_view(),
          .status = status_,
          .bytes_sent = bytes_sent_,
          .duration = total,
          .upstream_duration = upstream_duration_,
-         .target = target_.url},
-        line);
-    options_.access_log->info(line);
+         .target = target_.url});
   }
   status_ = 0;
   snapshot_.reset();

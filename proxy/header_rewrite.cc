@@ -64,6 +64,10 @@ bool isHopByHop(http::field name) {
     case http::field::transfer_encoding:
     case http::field::upgrade:
     case http::field::content_length:  // framing: written by the caller's BodyFraming
+    // Credentials for a proxy, and a proxy's challenge: meant for Turnpike, never for the
+    // service behind it (nor for the client's own proxy to see from the service).
+    case http::field::proxy_authorization:
+    case http::field::proxy_authenticate:
       return true;
     default:
       return false;

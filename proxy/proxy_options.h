@@ -8,11 +8,9 @@
 #include <memory>
 #include <string>
 
-namespace spdlog {
-class logger;
-}
-
 namespace turnpike::proxy {
+
+class AccessLogSink;
 
 struct ProxyOptions {
   std::string host = "0.0.0.0";
@@ -31,8 +29,8 @@ struct ProxyOptions {
   std::size_t max_idle_upstream = 128;  // idle keep-alive connections kept
   std::chrono::milliseconds upstream_idle_timeout{30'000};
 
-  // One JSON line per request; null: no access log.
-  std::shared_ptr<spdlog::logger> access_log;
+  // One JSON line per request (access_log.h); null: no access log.
+  std::shared_ptr<AccessLogSink> access_log;
 };
 
 }  // namespace turnpike::proxy

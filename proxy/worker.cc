@@ -34,6 +34,7 @@ Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registr
       cache_(registry, name_),
       rate_limiter_(rate_limiter),
       pool_(options.max_idle_upstream, options.upstream_idle_timeout) {
+  if (options.access_log) access_log_ = std::make_unique<AccessLogBuffer>(*options.access_log);
   measureWallOffset();
 }
 
@@ -80,6 +81,7 @@ void Worker::start() {
     for (;;) {
       try {
         context_.run();
+        if (access_log_) access_log_->flush();
         return;
       } catch (const std::exception& e) {
         // Sessions catch their own errors; anything here is a bug worth a loud line, not a crash.
@@ -212,6 +214,7 @@ void Worker::sweep() {
       deadline->due = Clock::time_point::max();
       deadline->expire();
     }
+    if (access_log_) access_log_->flush();  // a line is in the file within a sweep
     if (++sweeps_ % kPoolSweepEvery == 0) {
       pool_.sweep(now);
       forgetDeletedRoutes();

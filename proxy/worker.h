@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "model/result.h"
+#include "proxy/access_log.h"
 #include "proxy/policy/key_auth.h"
 #include "proxy/policy/rate_limiter.h"
 #include "proxy/proxy_metrics.h"
@@ -106,8 +107,8 @@ class Worker {
   void track(Deadline& deadline) { deadlines_.push_back(deadline); }
   void connectionOpened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void connectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
-  // A scratch buffer for access log lines.
-  std::string& logLine() { return log_line_; }
+  // This worker's access log lines (null: no access log), written out on each sweep.
+  AccessLogBuffer* accessLog() { return access_log_.get(); }
   // The wall-clock time of a steady_clock time point, by the offset between the two clocks that
   // each sweep (every 100 ms) measures again: a system_clock read per request would cost as much
   // as a steady_clock one (coarse_clock.h). A step of the system clock shows within a sweep.
@@ -159,7 +160,7 @@ class Worker {
   RequestIdGenerator request_ids_;
   policy::VerifiedKeys verified_keys_;
   boost::intrusive::list<Deadline, boost::intrusive::constant_time_size<false>> deadlines_;
-  std::string log_line_;
+  std::unique_ptr<AccessLogBuffer> access_log_;
   uint64_t sweeps_ = 0;
   Clock::duration wall_offset_{};  // system_clock's time since its epoch minus steady_clock's
   std::atomic<bool> draining_{false};

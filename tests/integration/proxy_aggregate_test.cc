@@ -192,5 +192,23 @@ TEST_F(ProxyAggregateTest, AServiceAnAggregateUsesCannotBeDeleted) {
       << "stored by id";
 }
 
+TEST_F(ProxyAggregateTest, RouteParametersFillBackendQueriesEncoded) {
+  aggregateRoute(
+      {"/account/{id}"},
+      {{{"service", users_service_}, {"path", "/users/{id}?expand=orders"}, {"group", "user"}},
+       {{"service", orders_service_}, {"path", "/orders?user={id}&page=1"}, {"group", "orders"}}});
+  Response plain = proxy().get("/account/42");
+  ASSERT_EQ(plain.status, 200) << plain;
+  EXPECT_EQ(plain.json()["orders"].value("query", ""), "user=42&page=1");
+  EXPECT_EQ(plain.json()["user"].value("path", ""), "/users/42");
+
+  // Query delimiters in the value stay inside the one parameter; a client's own escapes are
+  // not escaped twice.
+  Response tricky = proxy().get("/account/a&page=9%20x");
+  ASSERT_EQ(tricky.status, 200) << tricky;
+  EXPECT_EQ(tricky.json()["orders"].value("query", ""), "user=a%26page%3D9%20x&page=1");
+  EXPECT_EQ(tricky.json()["user"].value("path", ""), "/users/a&page=9%20x") << "as received";
+}
+
 }  // namespace
 }  // namespace turnpike::test_support

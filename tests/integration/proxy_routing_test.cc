@@ -187,5 +187,19 @@ TEST_F(ProxyRoutingTest, WaitForProxyMakesWritesVisibleToTheVeryNextRequest) {
   EXPECT_TRUE(isProblem(c.get("/fresh"), 404)) << "the next request after the 204 is not";
 }
 
+TEST_F(ProxyRoutingTest, ProxyCredentialsAndChallengesStayWithTheProxy) {
+  TestUpstream up("up");
+  up.start();
+  route(service(up.url()), {{"paths", {"/creds"}}});
+  Response r = proxy().get(
+      "/creds?header.Proxy-Authenticate=Basic%20realm%3D%22up%22",
+      {{"Proxy-Authorization", "Basic Zm9vOmJhcg=="}, {"Authorization", "Bearer for-the-service"}});
+  ASSERT_EQ(r.status, 200) << r;
+  const json seen = r.json()["headers"];
+  EXPECT_FALSE(seen.contains("proxy-authorization")) << "the client's proxy credentials: " << seen;
+  EXPECT_EQ(seen.value("authorization", ""), "Bearer for-the-service") << "the service's are kept";
+  EXPECT_FALSE(r.hasHeader("Proxy-Authenticate")) << r;
+}
+
 }  // namespace
 }  // namespace turnpike::test_support

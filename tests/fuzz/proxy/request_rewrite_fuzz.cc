@@ -7,8 +7,8 @@
 //   - parse again with Beast as one request head, every byte of it, with the method and the
 //     target Turnpike chose; one field per written line (no CR or LF smuggled into a line);
 //   - hold no hop-by-hop field (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
-//     nor any field the client's Connection named), no Expect, no Proxy (httpoxy), no hidden
-//     credential field;
+//     nor any field the client's Connection named), no Proxy-Authorization or
+//     Proxy-Authenticate, no Expect, no Proxy (httpoxy), no hidden credential field;
 //     Transfer-Encoding only as "chunked" for chunked framing, Content-Length only for
 //     content-length framing, each once;
 //   - hold Host, X-Forwarded-For (ending with the client address), X-Forwarded-Proto,
@@ -143,8 +143,9 @@ bool isTurnpikeField(std::string_view name) {
 }
 
 bool isHopByHop(std::string_view name) {
-  return isAnyOf(name, {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-                        "Transfer-Encoding", "Upgrade", "Content-Length"});
+  return isAnyOf(
+      name, {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
+             "Upgrade", "Content-Length", "Proxy-Authorization", "Proxy-Authenticate"});
 }
 
 bool hasDotSegment(std::string_view path) {
@@ -266,8 +267,9 @@ void rewriteAndCheck(const ParsedMessage<true>& request, const Parser& parser, b
          written);
   }
 
-  for (std::string_view name : {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-                                "Upgrade", "Expect", "Proxy"}) {
+  for (std::string_view name :
+       {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect",
+        "Proxy", "Proxy-Authorization", "Proxy-Authenticate"}) {
     expectAbsent(sent, name, written);
   }
   expectAbsent(sent, kHiddenHeader, written);

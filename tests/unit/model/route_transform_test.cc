@@ -115,6 +115,14 @@ TEST(RouteTransformTest, RegexNamedGroupsAreParametersToo) {
                             "not a parameter of every route path"));
 }
 
+TEST(RouteTransformTest, BackendQueriesMayUseRouteParameters) {
+  json body = kAggregated;
+  body["aggregate"]["backends"][1]["path"] = "/orders?user={id}&tag=v-{id}&page=1";
+  auto route = parseRoute(body);
+  ASSERT_TRUE(route.ok()) << route.error().message;
+  EXPECT_EQ(route->aggregate->backends[1].path, "/orders?user={id}&tag=v-{id}&page=1");
+}
+
 TEST(RouteTransformTest, TemplateParamsListsThePlaceholders) {
   EXPECT_EQ(templateParams("/users/{id}/orders/{order}?x=1"),
             (std::vector<std::string>{"id", "order"}));
@@ -274,8 +282,16 @@ INSTANTIATE_TEST_SUITE_P(
                  "aggregate.backends[0].path", "not a parameter of every route path"},
         RuleCase{"backend_partial_param", backendPatch({{"path", "/users/x{id}"}}),
                  "aggregate.backends[0].path", "whole segment"},
-        RuleCase{"backend_param_in_query", backendPatch({{"path", "/users?id={id}"}}),
-                 "aggregate.backends[0].path", "not in the query"},
+        RuleCase{"backend_unknown_param_in_query", backendPatch({{"path", "/users?id={user}"}}),
+                 "aggregate.backends[0].path", "not a parameter of every route path"},
+        RuleCase{"backend_unclosed_param_in_query", backendPatch({{"path", "/users?id={id"}}),
+                 "aggregate.backends[0].path", "must be closed"},
+        RuleCase{"backend_nested_param_in_query", backendPatch({{"path", "/u?id={{id}}"}}),
+                 "aggregate.backends[0].path", "closed by '}' before the next '{'"},
+        RuleCase{"backend_stray_brace_in_query", backendPatch({{"path", "/u?id=}"}}),
+                 "aggregate.backends[0].path", "must close a '{'"},
+        RuleCase{"backend_empty_param_in_query", backendPatch({{"path", "/u?id={}"}}),
+                 "aggregate.backends[0].path", "must name a parameter"},
         RuleCase{"backend_bad_method", backendPatch({{"method", "GE T"}}),
                  "aggregate.backends[0].method", "HTTP method"},
         RuleCase{"backend_timeout_zero", backendPatch({{"timeout_ms", 0}}),

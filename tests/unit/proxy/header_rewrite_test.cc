@@ -39,7 +39,7 @@ TEST(HeaderRewriteTest, RequestHeadDropsHopByHopAndWhatConnectionNames) {
   f.set("Content-Length", "10");
   f.set("x-keep", "yes");
   f.set("proxy", "http://attacker.example:3128");      // httpoxy: never forwarded
-  f.set("Proxy-Authorization", "Basic Zm9vOmJhcg==");  // not hop-by-hop: forwarded
+  f.set("Proxy-Authorization", "Basic Zm9vOmJhcg==");  // for a proxy: never forwarded
   f.set("Accept", "*/*");
   const std::string head =
       requestHead(f, {.method = "POST",
@@ -52,7 +52,6 @@ TEST(HeaderRewriteTest, RequestHeadDropsHopByHopAndWhatConnectionNames) {
             "POST /v1/orders?x=1 HTTP/1.1\r\n"
             "Host: orders.internal:8080\r\n"
             "x-keep: yes\r\n"  // names keep the case they came in
-            "Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"
             "Accept: */*\r\n"
             "X-Forwarded-For: 10.0.0.7\r\n"
             "X-Forwarded-Proto: http\r\n"
@@ -115,6 +114,7 @@ TEST(HeaderRewriteTest, ResponseHeadFramingAndConnection) {
   f.set("Connection", "close, X-Hop");
   f.set("X-Hop", "1");
   f.set("Keep-Alive", "timeout=5");
+  f.set("Proxy-Authenticate", "Basic realm=\"upstream\"");  // a proxy's challenge: dropped
   EXPECT_EQ(responseHead(f, {.status = 200,
                              .reason = "Fine",
                              .framing = BodyFraming::kContentLength,

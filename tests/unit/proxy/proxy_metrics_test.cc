@@ -2,9 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
-#include "proxy/access_log.h"
+#include <chrono>
 
 namespace turnpike::proxy {
 namespace {
@@ -127,33 +125,6 @@ TEST(ProxyMetricsTest, ManyStatusesOfOneRouteAreAllCountedAndMerged) {
   sum.render(text);
   EXPECT_LT(text.find("status=\"200\""), text.find("status=\"201\""));
   EXPECT_LT(text.find("status=\"503\""), text.find("status=\"504\""));
-}
-
-TEST(AccessLogTest, OneJsonObjectPerLine) {
-  std::string line;
-  appendAccessLogLine(
-      {.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123)),
-       .request_id = "rid",
-       .client_ip = "127.0.0.1",
-       .method = "GET",
-       .host = "api.example.com",
-       .path = "/orders/\"7\"",
-       .route = "orders",
-       .consumer = "",
-       .status = 200,
-       .bytes_sent = 42,
-       .duration = microseconds(1500),
-       .upstream_duration = microseconds(1000),
-       .target = "http://127.0.0.1:9000"},
-      line);
-  EXPECT_EQ(line.find('\n'), std::string::npos);
-  auto json = nlohmann::json::parse(line);
-  EXPECT_EQ(json["time"], "2023-11-14T22:13:20.123Z");
-  EXPECT_EQ(json["path"], "/orders/\"7\"");
-  EXPECT_EQ(json["status"], 200);
-  EXPECT_EQ(json["bytes"], 42);
-  EXPECT_DOUBLE_EQ(json["duration_s"].get<double>(), 0.0015);
-  EXPECT_EQ(json["target"], "http://127.0.0.1:9000");
 }
 
 }  // namespace
