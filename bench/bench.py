@@ -562,7 +562,7 @@ def load_scenario(stack, number, specs, args, report, connections=None, threads=
             for problem in run_problems(run, spec):
                 report["problems"].append(f"scenario {number}, {target}, round "
                                           f"{round_index + 1}: {problem}")
-            log(f"    round {round_index + 1} {target:<13} {run['rps']:>10,.0f} req/s  "
+            log(f"    round {round_index + 1} {target:<15} {run['rps']:>10,.0f} req/s  "
                 f"p99 {run['latency_ms']['p99']:.2f} ms  cpu {run['cpu_s']:.2f} s")
     summary = {t: summarize_runs(r) for t, r in runs.items()}
     return {"title": TITLES[number], "connections": connections, "threads": threads,
@@ -906,7 +906,7 @@ def fmt(value, spec, none="-"):
 
 def print_table(report):
     scenarios = report["scenarios"]
-    header = (f"{'scenario':<44} {'target':<13} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+    header = (f"{'scenario':<44} {'target':<15} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
               f"{'CPU s':>6} {'CPU us/req':>10} {'RSS MB':>7} {'x nginx':>7} {'x direct':>8}")
     log("")
     log(header)
@@ -929,7 +929,7 @@ def print_table(report):
                 elif target == "turnpike-10k":
                     x_nginx = "10k/10:"
                     x_direct = fmt(ratios.get("10k_vs_10"), ".3f")
-                log(f"{title:<44} {target:<13} {s['rps']:>9,.0f} {s['p50_ms']:>7.2f} "
+                log(f"{title:<44} {target:<15} {s['rps']:>9,.0f} {s['p50_ms']:>7.2f} "
                     f"{s['p99_ms']:>7.2f} {s['cpu_s']:>6.2f} {s['cpu_us_per_request']:>10.1f} "
                     f"{s['peak_rss_mb']:>7.1f} {x_nginx:>7} {x_direct:>8}")
                 title = ""
