@@ -190,28 +190,9 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
 
 namespace {
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// `raw` as a query value: "%XX" decoded (a '%' without two hex digits is a plain '%'), then
-// everything encoded but the unreserved characters.
+// `raw` as a query value: decoded, then everything encoded but the unreserved characters.
 void appendQueryValue(std::string_view raw, std::string& out) {
-  std::string decoded;
-  decoded.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size() && hexValue(raw[i + 1]) >= 0 &&
-        hexValue(raw[i + 2]) >= 0) {
-      decoded.push_back(static_cast<char>(hexValue(raw[i + 1]) * 16 + hexValue(raw[i + 2])));
-      i += 2;
-    } else {
-      decoded.push_back(raw[i]);
-    }
-  }
-  policy::appendPercentEncoded(out, decoded);
+  policy::appendPercentEncoded(out, policy::percentDecode(raw));
 }
 
 }  // namespace

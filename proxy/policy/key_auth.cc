@@ -3,39 +3,9 @@
 #include <vector>
 
 #include "model/api_key.h"
+#include "proxy/policy/route_transforms.h"
 
 namespace turnpike::proxy::policy {
-
-namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// "%XX" sequences decoded; a '%' not followed by two hex digits is kept as it is. '+' is not a
-// space here: keys have no spaces, and a literal '+' in a key must survive.
-std::string percentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size()) {
-      int high = hexValue(text[i + 1]);
-      int low = hexValue(text[i + 2]);
-      if (high >= 0 && low >= 0) {
-        out.push_back(static_cast<char>(high * 16 + low));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(text[i]);
-  }
-  return out;
-}
-
-}  // namespace
 
 bool VerifiedKeys::ConstantTimeEqual::operator()(std::string_view a,
                                                  std::string_view b) const noexcept {

@@ -105,4 +105,8 @@ bool reshapeJsonBody(const CompiledJsonShape& shape, std::string& body);
 // Percent-encodes everything but RFC 3986 unreserved characters.
 void appendPercentEncoded(std::string& out, std::string_view text);
 
+// "%XX" sequences decoded; a '%' not followed by two hex digits is kept as it is. '+' stays a
+// '+' (it is a space only in form encoding).
+std::string percentDecode(std::string_view text);
+
 }  // namespace turnpike::proxy::policy
