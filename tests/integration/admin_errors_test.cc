@@ -6,13 +6,12 @@
 #include <string>
 
 #include "tests/support/admin_fixture.h"
+#include "tests/support/process_stats.h"
 
 namespace turnpike::test_support {
 namespace {
 
 using nlohmann::json;
-
-constexpr size_t kMiB = 1024 * 1024;
 
 class AdminErrorsTest : public AdminSuiteTest {};
 

@@ -2,30 +2,18 @@
 // store keeps its SHA-256, a caller may bring its own key of at least 20 characters, and
 // DELETE revokes.
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "tests/support/admin_fixture.h"
+#include "tests/support/sha256.h"
 
 namespace turnpike::test_support {
 namespace {
 
 using nlohmann::json;
-
-std::string sha256Hex(const std::string& text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  std::string hex;
-  char buf[3];
-  for (unsigned char b : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
-  return hex;
-}
 
 class AdminKeysTest : public AdminSuiteTest {
  protected:

@@ -11,7 +11,6 @@
 // The random choices come from a seed printed at the start; TURNPIKE_KILL_SEED=<n> replays one.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <chrono>
 #include <cstdio>
@@ -28,6 +27,8 @@
 
 #include "tests/support/admin_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/process_stats.h"
+#include "tests/support/sha256.h"
 #include "tests/support/turnpike_process.h"
 
 namespace turnpike::test_support {
@@ -43,20 +44,6 @@ constexpr int kCycles = 12;
 constexpr int kMinCycles = 4;
 constexpr std::chrono::seconds kTimeBudget{20};
 constexpr int kMaxKillDelayMs = 150;
-constexpr size_t kMiB = 1024 * 1024;
-
-std::string sha256Hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  std::string out;
-  char byte[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(byte, sizeof byte, "%02x", digest[i]);
-    out += byte;
-  }
-  return out;
-}
 
 // `PRAGMA integrity_check` of the database file: "ok" when intact, else SQLite's findings.
 std::string integrityCheck(const std::string& path, bool read_only) {

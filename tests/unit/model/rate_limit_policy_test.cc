@@ -12,12 +12,12 @@ using testing::expectRule;
 using testing::patched;
 using testing::RuleCase;
 
-const json kBase = {{"name", "partner-tier"}, {"limit", 1000}};
+const json kBasePolicy = {{"name", "partner-tier"}, {"limit", 1000}};
 
 class RateLimitPolicyRuleTest : public ::testing::TestWithParam<RuleCase> {};
 
 TEST_P(RateLimitPolicyRuleTest, ReportsTheField) {
-  expectRule(parseRateLimitPolicy, kBase, GetParam());
+  expectRule(parseRateLimitPolicy, kBasePolicy, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -61,7 +61,7 @@ INSTANTIATE_TEST_SUITE_P(
     testing::caseName);
 
 TEST(RateLimitPolicyTest, MinimalBodyTakesDefaults) {
-  auto r = parseRateLimitPolicy(kBase);
+  auto r = parseRateLimitPolicy(kBasePolicy);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->name, "partner-tier");
   EXPECT_EQ(r->limit, 1000);
@@ -73,35 +73,37 @@ TEST(RateLimitPolicyTest, MinimalBodyTakesDefaults) {
 
 TEST(RateLimitPolicyTest, AcceptsEveryAlgorithmAndKey) {
   for (const char* algorithm : {"sliding_window", "fixed_window", "token_bucket"}) {
-    auto r = parseRateLimitPolicy(patched(kBase, {{"algorithm", algorithm}}));
+    auto r = parseRateLimitPolicy(patched(kBasePolicy, {{"algorithm", algorithm}}));
     ASSERT_TRUE(r.ok()) << algorithm;
     EXPECT_EQ(toString(r->algorithm), algorithm);
   }
   for (const char* key : {"consumer", "api_key", "ip", "route", "header:x-tenant"}) {
-    auto r = parseRateLimitPolicy(patched(kBase, {{"key_by", key}}));
+    auto r = parseRateLimitPolicy(patched(kBasePolicy, {{"key_by", key}}));
     ASSERT_TRUE(r.ok()) << key;
     EXPECT_EQ(r->key_by, key);
   }
 }
 
 TEST(RateLimitPolicyTest, HeaderKeyIsLowerCased) {
-  auto r = parseRateLimitPolicy(patched(kBase, {{"key_by", "header:X-Tenant"}}));
+  auto r = parseRateLimitPolicy(patched(kBasePolicy, {{"key_by", "header:X-Tenant"}}));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->key_by, "header:x-tenant");
 }
 
 TEST(RateLimitPolicyTest, BurstWithTokenBucket) {
-  auto r = parseRateLimitPolicy(patched(kBase, {{"algorithm", "token_bucket"}, {"burst", 50}}));
+  auto r =
+      parseRateLimitPolicy(patched(kBasePolicy, {{"algorithm", "token_bucket"}, {"burst", 50}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->burst, 50);
   EXPECT_EQ(r->algorithm, RateLimitAlgorithm::kTokenBucket);
 }
 
 TEST(RateLimitPolicyTest, BoundsAreInclusive) {
-  auto r = parseRateLimitPolicy(patched(kBase, {{"limit", 1000000000000}, {"window_s", 86400}}));
+  auto r =
+      parseRateLimitPolicy(patched(kBasePolicy, {{"limit", 1000000000000}, {"window_s", 86400}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->limit, 1000000000000);
-  EXPECT_TRUE(parseRateLimitPolicy(patched(kBase, {{"limit", 1}, {"window_s", 1}})).ok());
+  EXPECT_TRUE(parseRateLimitPolicy(patched(kBasePolicy, {{"limit", 1}, {"window_s", 1}})).ok());
 }
 
 RateLimitPolicy fullPolicy() {

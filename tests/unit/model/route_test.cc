@@ -15,11 +15,11 @@ using testing::hasFieldError;
 using testing::patched;
 using testing::RuleCase;
 
-const json kBase = {{"name", "orders-api"}, {"service", "orders"}, {"paths", {"/orders"}}};
+const json kBaseRoute = {{"name", "orders-api"}, {"service", "orders"}, {"paths", {"/orders"}}};
 
 class RouteRuleTest : public ::testing::TestWithParam<RuleCase> {};
 
-TEST_P(RouteRuleTest, ReportsTheField) { expectRule(parseRoute, kBase, GetParam()); }
+TEST_P(RouteRuleTest, ReportsTheField) { expectRule(parseRoute, kBaseRoute, GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, RouteRuleTest,
@@ -267,10 +267,10 @@ TEST(RouteTest, AnyOneMatcherIsEnough) {
 }
 
 TEST(RouteTest, HostsAreLowerCasedAndMayCarryWildcardsAndPorts) {
-  auto r =
-      parseRoute(patched(kBase, {{"hosts",
-                                  {"API.Example.com", "*.Example.org", "a.example.net:8443",
-                                   "*.example.io:80", "10.0.0.1", "[::1]:8000", "localhost"}}}));
+  auto r = parseRoute(
+      patched(kBaseRoute, {{"hosts",
+                            {"API.Example.com", "*.Example.org", "a.example.net:8443",
+                             "*.example.io:80", "10.0.0.1", "[::1]:8000", "localhost"}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->hosts,
             (std::vector<std::string>{"api.example.com", "*.example.org", "a.example.net:8443",
@@ -283,7 +283,7 @@ TEST(RouteTest, HostsWithANulInsideAnAddressAreRefused) {
   const std::string nul(1, '\0');
   for (const std::string& host :
        {"[::8" + nul + "1]", "10.0.0.1" + nul + "x", "[::1" + nul + "]:80"}) {
-    auto r = parseRoute(patched(kBase, {{"hosts", {host}}}));
+    auto r = parseRoute(patched(kBaseRoute, {{"hosts", {host}}}));
     ASSERT_FALSE(r.ok()) << host;
     EXPECT_EQ(r.error().fields.at(0).field, "hosts[0]") << host;
   }
@@ -297,24 +297,24 @@ TEST(RouteTest, AcceptsPlainTemplatedAndRegexPaths) {
                                     "~/v[0-9]+/items",
                                     "~/files/(?P<name>[^/]+)$",
                                     "~/a{2,3}"};
-  auto r = parseRoute(patched(kBase, {{"paths", paths}}));
+  auto r = parseRoute(patched(kBaseRoute, {{"paths", paths}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->paths, paths);
 }
 
 TEST(RouteTest, SameParamNameInDifferentPathsIsFine) {
-  EXPECT_TRUE(parseRoute(patched(kBase, {{"paths", {"/a/{id}", "/b/{id}"}}})).ok());
+  EXPECT_TRUE(parseRoute(patched(kBaseRoute, {{"paths", {"/a/{id}", "/b/{id}"}}})).ok());
 }
 
 TEST(RouteTest, MethodsAreUpperCased) {
-  auto r = parseRoute(patched(kBase, {{"methods", {"get", "Post", "PURGE"}}}));
+  auto r = parseRoute(patched(kBaseRoute, {{"methods", {"get", "Post", "PURGE"}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->methods, (std::vector<std::string>{"GET", "POST", "PURGE"}));
 }
 
 TEST(RouteTest, HeaderNamesAreLowerCasedAndSingleValuesBecomeLists) {
-  auto r =
-      parseRoute(patched(kBase, {{"headers", {{"X-Version", "2"}, {"x-tenant", {"a", "b"}}}}}));
+  auto r = parseRoute(
+      patched(kBaseRoute, {{"headers", {{"X-Version", "2"}, {"x-tenant", {"a", "b"}}}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   std::map<std::string, std::vector<std::string>> expected = {{"x-version", {"2"}},
                                                               {"x-tenant", {"a", "b"}}};
@@ -322,33 +322,33 @@ TEST(RouteTest, HeaderNamesAreLowerCasedAndSingleValuesBecomeLists) {
 }
 
 TEST(RouteTest, ServiceIdIsLowerCased) {
-  auto r = parseRoute(patched(kBase, {{"service", "123E4567-E89B-42D3-A456-426614174000"}}));
+  auto r = parseRoute(patched(kBaseRoute, {{"service", "123E4567-E89B-42D3-A456-426614174000"}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->service, "123e4567-e89b-42d3-a456-426614174000");
 }
 
 TEST(RouteTest, ApiKeyAuth) {
-  auto r = parseRoute(patched(kBase, {{"auth",
-                                       {{"type", "api_key"},
-                                        {"key_names", {"X-Api-Key", "apikey"}},
-                                        {"hide_credentials", true}}}}));
+  auto r = parseRoute(patched(kBaseRoute, {{"auth",
+                                            {{"type", "api_key"},
+                                             {"key_names", {"X-Api-Key", "apikey"}},
+                                             {"hide_credentials", true}}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->auth.type, AuthType::kApiKey);
   EXPECT_EQ(r->auth.key_names, (std::vector<std::string>{"X-Api-Key", "apikey"}));
   EXPECT_TRUE(r->auth.hide_credentials);
 
-  auto defaults = parseRoute(patched(kBase, {{"auth", {{"type", "api_key"}}}}));
+  auto defaults = parseRoute(patched(kBaseRoute, {{"auth", {{"type", "api_key"}}}}));
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->auth.key_names, std::vector<std::string>{"apikey"});
 }
 
 TEST(RouteTest, PriorityBoundsAreInclusive) {
-  EXPECT_EQ(parseRoute(patched(kBase, {{"priority", 1000000}}))->priority, 1000000);
-  EXPECT_EQ(parseRoute(patched(kBase, {{"priority", -1000000}}))->priority, -1000000);
+  EXPECT_EQ(parseRoute(patched(kBaseRoute, {{"priority", 1000000}}))->priority, 1000000);
+  EXPECT_EQ(parseRoute(patched(kBaseRoute, {{"priority", -1000000}}))->priority, -1000000);
 }
 
 TEST(RouteTest, RegexErrorCarriesRe2Text) {
-  auto r = parseRoute(patched(kBase, {{"paths", {"~/(unclosed"}}}));
+  auto r = parseRoute(patched(kBaseRoute, {{"paths", {"~/(unclosed"}}}));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fields.at(0).message, "invalid regex: missing ): /(unclosed");
 }
@@ -366,7 +366,7 @@ TEST(RouteTest, CollectsEveryError) {
 }
 
 TEST(RouteTest, BodyMustBeAnObject) {
-  auto r = parseRoute(json::array({kBase}));
+  auto r = parseRoute(json::array({kBaseRoute}));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().fields, (FieldErrors{{"", "must be a JSON object"}}));
 }

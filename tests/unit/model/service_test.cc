@@ -15,7 +15,7 @@ using testing::expectRule;
 using testing::hasFieldError;
 using testing::RuleCase;
 
-const json kBase = {
+const json kBaseService = {
     {"name", "orders"},
     {"targets", {{{"url", "http://10.0.0.5:8080"}, {"weight", 100}}}},
     {"health_check", {{"path", "/healthz"}}},
@@ -31,7 +31,7 @@ json target(const std::string& url) { return {{{"url", url}}}; }
 
 class ServiceRuleTest : public ::testing::TestWithParam<RuleCase> {};
 
-TEST_P(ServiceRuleTest, ReportsTheField) { expectRule(parseService, kBase, GetParam()); }
+TEST_P(ServiceRuleTest, ReportsTheField) { expectRule(parseService, kBaseService, GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, ServiceRuleTest,
@@ -289,7 +289,7 @@ TEST(ServiceTest, NullMeansDefault) {
 }
 
 TEST(ServiceTest, HealthCheckDefaultsWhenEmptyObject) {
-  json body = kBase;
+  json body = kBaseService;
   body["health_check"] = json::object();
   auto r = parseService(body);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -327,33 +327,34 @@ TEST(ServiceTest, WeightBoundsAreInclusive) {
 }
 
 TEST(ServiceTest, IntegralFloatIsAnInteger) {
-  auto r = parseService(testing::patched(kBase, {{"connect_timeout_ms", 1e3}}));
+  auto r = parseService(testing::patched(kBaseService, {{"connect_timeout_ms", 1e3}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->connect_timeout_ms, 1000);
 }
 
 TEST(ServiceTest, ConsistentHashKeepsHashOnAndLowerCasesHeaderNames) {
   auto r = parseService(testing::patched(
-      kBase, {{"load_balancing", "consistent_hash"}, {"hash_on", "header:X-User-Id"}}));
+      kBaseService, {{"load_balancing", "consistent_hash"}, {"hash_on", "header:X-User-Id"}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->load_balancing, LoadBalancing::kConsistentHash);
   EXPECT_EQ(r->hash_on, "header:x-user-id");
   for (const char* on : {"ip", "consumer"}) {
     auto s = parseService(
-        testing::patched(kBase, {{"load_balancing", "consistent_hash"}, {"hash_on", on}}));
+        testing::patched(kBaseService, {{"load_balancing", "consistent_hash"}, {"hash_on", on}}));
     ASSERT_TRUE(s.ok()) << on;
     EXPECT_EQ(s->hash_on, on);
   }
 }
 
 TEST(ServiceTest, UpperCaseIdIsStoredLowerCase) {
-  auto r = parseService(testing::patched(kBase, {{"id", "123E4567-E89B-42D3-A456-426614174000"}}));
+  auto r = parseService(
+      testing::patched(kBaseService, {{"id", "123E4567-E89B-42D3-A456-426614174000"}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->id, "123e4567-e89b-42d3-a456-426614174000");
 }
 
 TEST(ServiceTest, UnknownFieldIsAnErrorEvenWhenNull) {
-  json body = kBase;
+  json body = kBaseService;
   body["colour"] = nullptr;
   EXPECT_TRUE(hasFieldError(parseService(body), "colour", "unknown field"));
 }
@@ -384,7 +385,7 @@ TEST(ServiceTest, CollectsEveryError) {
 }
 
 TEST(ServiceTest, OneErrorIsTheSummary) {
-  auto r = parseService(testing::patched(kBase, {{"retries", 11}}));
+  auto r = parseService(testing::patched(kBaseService, {{"retries", 11}}));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "invalid service: retries: must be between 0 and 10");
 }
