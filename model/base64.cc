@@ -1,0 +1,48 @@
+#include "model/base64.h"
+
+#include <openssl/evp.h>
+
+namespace turnpike::model {
+namespace {
+
+bool inAlphabet(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
+}
+
+}  // namespace
+
+std::string base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  // EVP_EncodeBlock writes a terminating NUL after the 4n characters: one more byte of room.
+  out.push_back('\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                                      static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+std::optional<std::string> base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
+    ++padding;
+  }
+  for (std::size_t i = 0; i + padding < text.size(); ++i) {
+    if (!inAlphabet(text[i])) return std::nullopt;
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  if (text.empty()) return out;
+  // EVP_DecodeBlock decodes whole quadruples and counts padding as zero bytes: drop them.
+  const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(text.data()),
+                                      static_cast<int>(text.size()));
+  if (written < 0 || static_cast<std::size_t>(written) != out.size()) return std::nullopt;
+  out.resize(out.size() - padding);
+  // Canonical form: the bits that padding leaves over must be zero ("QR==" is not "QQ==").
+  if (base64Encode(out) != text) return std::nullopt;
+  return out;
+}
+
+}  // namespace turnpike::model
