@@ -14,6 +14,7 @@
 #include <memory>
 #include <utility>
 
+#include "model/encoding.h"
 #include "model/json_reader.h"
 
 namespace turnpike::model {
@@ -151,13 +152,7 @@ std::string sha256Hex(std::string_view data) {
     // Only a broken OpenSSL fails here; an empty hash matches no stored key.
     return "";
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(std::size_t{length} * 2, '\0');  // sized once: no check per character
-  for (unsigned int i = 0; i < length; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0x0f];
-  }
-  return out;
+  return hexLower(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::string keyPrefix(std::string_view key) { return std::string(key.substr(0, kPrefixLength)); }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <utility>
 
+#include "model/encoding.h"
 #include "model/json_reader.h"
 #include "model/validation.h"
 
@@ -100,17 +101,6 @@ std::string keyType(EVP_PKEY* key) {
       return name != nullptr ? name : "unknown";
     }
   }
-}
-
-std::string hex(const unsigned char* bytes, unsigned int size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * size);
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 0xf]);
-  }
-  return out;
 }
 
 // "" when `key` is strong enough to serve: RSA of kMinRsaBits or more, or any EC or EdDSA key.
@@ -209,7 +199,7 @@ Status inspectCertificate(std::string_view cert_pem, Certificate& out) {
   if (X509_digest(leaf, EVP_sha256(), digest, &size) != 1) {
     return Error::invalidField("cert", "the leaf certificate cannot be hashed");
   }
-  out.fingerprint_sha256 = hex(digest, size);
+  out.fingerprint_sha256 = hexLower(std::string_view(reinterpret_cast<const char*>(digest), size));
   return Ok{};
 }
 

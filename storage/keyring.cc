@@ -15,7 +15,7 @@
 #include <memory>
 #include <sstream>
 
-#include "model/base64.h"
+#include "model/encoding.h"
 
 namespace turnpike::storage {
 namespace {
@@ -48,13 +48,7 @@ std::string keyId(const Keyring::Key& key) {
     fail("SHA-256");
   }
   OPENSSL_cleanse(input.data(), input.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (std::size_t i = 0; i < 8; ++i) {
-    id.push_back(kHex[digest[i] >> 4]);
-    id.push_back(kHex[digest[i] & 0xf]);
-  }
-  return id;
+  return model::hexLower(std::string_view(reinterpret_cast<const char*>(digest), 8));
 }
 
 Result<Keyring> parseKeyFile(const std::filesystem::path& path, std::string text) {

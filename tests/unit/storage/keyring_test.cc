@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "model/base64.h"
+#include "model/encoding.h"
 
 namespace turnpike::storage {
 namespace {

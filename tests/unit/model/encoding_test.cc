@@ -1,4 +1,4 @@
-#include "model/base64.h"
+#include "model/encoding.h"
 
 #include <gtest/gtest.h>
 
@@ -35,6 +35,11 @@ TEST(Base64Test, RefusesAnythingButTheCanonicalPaddedForm) {
   }
   EXPECT_EQ(base64Decode(""), std::string());
   EXPECT_EQ(base64Decode("Zm9vYmE="), "fooba");
+}
+
+TEST(HexTest, WritesTwoLowerCaseDigitsPerByte) {
+  EXPECT_EQ(hexLower(""), "");
+  EXPECT_EQ(hexLower(std::string("\x00\x01\x7f\x80\xab\xff", 6)), "00017f80abff");
 }
 
 }  // namespace

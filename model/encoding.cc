@@ -1,4 +1,4 @@
-#include "model/base64.h"
+#include "model/encoding.h"
 
 #include <openssl/evp.h>
 
@@ -42,6 +42,17 @@ std::optional<std::string> base64Decode(std::string_view text) {
   out.resize(out.size() - padding);
   // Canonical form: the bits that padding leaves over must be zero ("QR==" is not "QQ==").
   if (base64Encode(out) != text) return std::nullopt;
+  return out;
+}
+
+std::string hexLower(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * bytes.size(), '\0');  // sized once: no check per character
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    out[2 * i] = kHex[byte >> 4];
+    out[2 * i + 1] = kHex[byte & 0x0f];
+  }
   return out;
 }
 
