@@ -3,14 +3,6 @@
 #include <openssl/evp.h>
 
 namespace turnpike::model {
-namespace {
-
-bool inAlphabet(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
-}
-
-}  // namespace
 
 std::string base64Encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -29,9 +21,6 @@ std::optional<std::string> base64Decode(std::string_view text) {
   while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
     ++padding;
   }
-  for (std::size_t i = 0; i + padding < text.size(); ++i) {
-    if (!inAlphabet(text[i])) return std::nullopt;
-  }
   std::string out(text.size() / 4 * 3, '\0');
   if (text.empty()) return out;
   // EVP_DecodeBlock decodes whole quadruples and counts padding as zero bytes: drop them.
@@ -40,7 +29,9 @@ std::optional<std::string> base64Decode(std::string_view text) {
                                       static_cast<int>(text.size()));
   if (written < 0 || static_cast<std::size_t>(written) != out.size()) return std::nullopt;
   out.resize(out.size() - padding);
-  // Canonical form: the bits that padding leaves over must be zero ("QR==" is not "QQ==").
+  // Canonical form, which also refuses the whitespace EVP_DecodeBlock skips: the text must be
+  // exactly what encoding the bytes gives (the bits padding leaves over are zero: "QR==" is not
+  // "QQ==").
   if (base64Encode(out) != text) return std::nullopt;
   return out;
 }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 
+#include "model/api_key.h"
 #include "model/encoding.h"
 
 namespace turnpike::storage {
@@ -39,16 +40,14 @@ using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextDeleter>;
   std::abort();
 }
 
+// The first 8 bytes of SHA-256(label | key), in hex.
 std::string keyId(const Keyring::Key& key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
   std::string input(kIdLabel);
   input.append(reinterpret_cast<const char*>(key.data()), key.size());
-  if (EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    fail("SHA-256");
-  }
+  std::string digest = model::sha256Hex(input);
   OPENSSL_cleanse(input.data(), input.size());
-  return model::hexLower(std::string_view(reinterpret_cast<const char*>(digest), 8));
+  if (digest.empty()) fail("SHA-256");
+  return digest.substr(0, 16);
 }
 
 Result<Keyring> parseKeyFile(const std::filesystem::path& path, std::string text) {
