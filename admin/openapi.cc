@@ -329,6 +329,15 @@ json schemas() {
                     {"description", "Header name -> accepted values."}};
     p["strip_path"] = {{"type", "boolean"}, {"default", true}};
     p["preserve_host"] = {{"type", "boolean"}, {"default", false}};
+    p["protocols"] = {
+        {"type", "array"},
+        {"items", {{"type", "string"}, {"enum", {"http", "https"}}}},
+        {"minItems", 1},
+        {"uniqueItems", true},
+        {"default", {"http", "https"}},
+        {"description",
+         "Which listeners serve the route. Without \"http\", a plain request is answered 308 "
+         "with the same URL on the TLS listener."}};
     p["priority"] = {{"type", "integer"}, {"default", 0}};
     p["auth"] = schemaRef("RouteAuth");
     p["allow_groups"] = stringArray("Empty: any authenticated consumer.");

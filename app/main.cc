@@ -103,6 +103,8 @@ rlim_t raiseOpenFileLimit() {
 struct ServeOptions {
   std::string db = "turnpike.db";
   std::string proxy_listen = "0.0.0.0:8000";
+  std::string proxy_listen_tls = "off";
+  std::string tls_unknown_sni = "self-signed";
   std::string admin_listen = "127.0.0.1:8001";
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string log_level = "info";
@@ -136,6 +138,10 @@ int serve(const ServeOptions& options) {
   if (!admin_address) return fail(admin_address.error().message);
   auto proxy_address = parseListen(options.proxy_listen, "--proxy-listen");
   if (!proxy_address) return fail(proxy_address.error().message);
+  const bool tls = options.proxy_listen_tls != "off";
+  Result<ListenAddress> tls_address = ListenAddress{};
+  if (tls) tls_address = parseListen(options.proxy_listen_tls, "--proxy-listen-tls");
+  if (!tls_address) return fail(tls_address.error().message);
 
   auto feed = std::make_shared<turnpike::storage::ChangeFeed>();
   auto store = openStore(options.db, feed);
@@ -152,6 +158,10 @@ int serve(const ServeOptions& options) {
   proxy_options.host = proxy_address->host;
   proxy_options.port = proxy_address->port;
   proxy_options.workers = options.workers;
+  proxy_options.tls = tls;
+  proxy_options.tls_host = tls_address->host;
+  proxy_options.tls_port = tls_address->port;
+  proxy_options.tls_reject_unknown_sni = options.tls_unknown_sni == "reject";
   proxy_options.max_body_bytes = options.max_body_bytes;
   proxy_options.max_header_bytes = options.max_header_bytes;
   proxy_options.header_timeout = std::chrono::milliseconds(options.header_timeout_ms);
@@ -176,7 +186,9 @@ int serve(const ServeOptions& options) {
                   synced.error().message);
   }
   if (auto started = proxy.start(); !started) {
-    return fail("proxy listener " + options.proxy_listen + ": " + started.error().message);
+    return fail("proxy listener " + options.proxy_listen +
+                (tls ? " / " + options.proxy_listen_tls : std::string()) + ": " +
+                started.error().message);
   }
 
   turnpike::admin::ProxyHooks hooks;
@@ -207,6 +219,10 @@ int serve(const ServeOptions& options) {
   std::printf("  proxy:     http://%s:%u/ (%d worker%s)\n", proxy_address->host.c_str(),
               static_cast<unsigned>(proxy.port()), options.workers,
               options.workers == 1 ? "" : "s");
+  if (tls) {
+    std::printf("  proxy TLS: https://%s:%u/\n", tls_address->host.c_str(),
+                static_cast<unsigned>(proxy.tlsPort()));
+  }
   if (!token->new_token.empty()) {
     std::printf("  admin token: %s\n", token->new_token.c_str());
     std::printf(
@@ -344,6 +360,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--proxy-listen", serve_options.proxy_listen, "Proxy listen HOST:PORT")
       ->envname("TURNPIKE_PROXY_LISTEN")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--proxy-listen-tls", serve_options.proxy_listen_tls,
+                   "TLS proxy listen HOST:PORT (same workers and routes), or off")
+      ->envname("TURNPIKE_PROXY_LISTEN_TLS")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--tls-unknown-sni", serve_options.tls_unknown_sni,
+                   "When no certificate matches the SNI and none is default: serve the "
+                   "self-signed one, or reject the handshake")
+      ->envname("TURNPIKE_TLS_UNKNOWN_SNI")
+      ->check(CLI::IsMember({"self-signed", "reject"}))
       ->capture_default_str();
   serve_cmd->add_option("--admin-listen", serve_options.admin_listen, "Admin listen HOST:PORT")
       ->envname("TURNPIKE_ADMIN_LISTEN")

@@ -4,6 +4,8 @@ namespace turnpike::model {
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
+    case 308:
+      return "Permanent Redirect";
     case 400:
       return "Bad Request";
     case 401:

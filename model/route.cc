@@ -263,6 +263,11 @@ void checkAggregateRoute(const Route& route, FieldErrors& errors) {
   }
 }
 
+std::string checkProtocol(std::string& protocol) {
+  if (protocol == "http" || protocol == "https") return "";
+  return "must be \"http\" or \"https\"";
+}
+
 }  // namespace
 
 json toJson(const Route& route) {
@@ -280,6 +285,7 @@ json toJson(const Route& route) {
               {"headers", std::move(headers)},
               {"strip_path", route.strip_path},
               {"preserve_host", route.preserve_host},
+              {"protocols", route.protocols},
               {"priority", route.priority},
               {"auth", std::move(auth)},
               {"allow_groups", route.allow_groups},
@@ -322,6 +328,10 @@ Result<Route> parseRoute(const json& body) {
     readHeaders(r, &route.headers);
     r.readBool("strip_path", &route.strip_path);
     r.readBool("preserve_host", &route.preserve_host);
+    if (r.readStringArray("protocols", &route.protocols, checkProtocol, "duplicate protocol") &&
+        route.protocols.empty()) {
+      r.addError("protocols", "must name at least one of \"http\" and \"https\"");
+    }
     r.readInt("priority", -kMaxPriority, kMaxPriority, &route.priority);
     readAuth(r, &route.auth);
     r.readStringArray("allow_groups", &route.allow_groups, checkGroup, "duplicate group");

@@ -35,6 +35,9 @@ struct Route {
   std::map<std::string, std::vector<std::string>> headers;  // lower-cased name -> accepted values
   bool strip_path = true;
   bool preserve_host = false;
+  // Which listeners serve the route: "http", "https" or both. A plain request to a route
+  // without "http" is redirected (308) to the TLS listener.
+  std::vector<std::string> protocols = {"http", "https"};
   int priority = 0;
   RouteAuth auth;
   std::vector<std::string> allow_groups;
@@ -58,7 +61,8 @@ nlohmann::json toJson(const Route& route);
 // parameter of every route path; only request_transform.set_headers applies); paths
 // start with '/' or '~/' ('~' paths must compile as RE2); `{param}` segments are whole segments
 // with unique names; hosts are valid names or "*." wildcards; methods are HTTP tokens;
-// `auth.key_names` non-empty when type is api_key. Field names as the client wrote them.
+// `auth.key_names` non-empty when type is api_key; `protocols` a non-empty set of "http" and
+// "https". Field names as the client wrote them.
 Result<Route> parseRoute(const nlohmann::json& body);
 
 }  // namespace turnpike::model

@@ -88,6 +88,7 @@ void appendAccessLogLine(const AccessLogEntry& entry, std::string& out) {
   appendField("host", entry.host, out);
   appendField("path", entry.path, out);
   appendField("protocol", entry.protocol, out);
+  appendField("scheme", entry.scheme, out);
   appendField("route", entry.route, out);
   appendField("consumer", entry.consumer, out);
   appendNumber("status", static_cast<uint64_t>(entry.status), out);

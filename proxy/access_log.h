@@ -38,6 +38,7 @@ struct AccessLogEntry {
   std::string_view host;
   std::string_view path;      // as received, without the query
   std::string_view protocol;  // "HTTP/1.1", "HTTP/1.0"
+  std::string_view scheme;    // the listener: "http" or "https"
   std::string_view route;     // name or id; empty: no route matched
   std::string_view consumer;  // username; empty: anonymous
   int status = 0;

@@ -1,5 +1,7 @@
 #include "proxy/client_session.h"
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -23,6 +25,7 @@
 #include "model/json_depth.h"
 #include "proxy/access_log.h"
 #include "proxy/backend_call.h"
+#include "proxy/client_stream.h"
 #include "proxy/coarse_clock.h"
 #include "proxy/header_rewrite.h"
 #include "proxy/http_read.h"
@@ -34,6 +37,8 @@
 #include "proxy/router.h"
 #include "proxy/socket_write.h"
 #include "proxy/splice_relay.h"
+#include "proxy/tls/certificate_table.h"
+#include "proxy/tls/tls_listener.h"
 #include "proxy/worker.h"
 
 namespace turnpike::proxy {
@@ -171,14 +176,40 @@ std::string unusable(const BackendAnswer& answer, const CompiledBackend& backend
   return "";
 }
 
+// The X-Client-Cert-* lines for a verified client certificate: its subject (RFC 2253, with
+// control and non-ASCII characters escaped, so it is safe in a header) and its SHA-256.
+std::string clientCertificateFields(X509* peer) {
+  std::string out = "X-Client-Cert-Subject: ";
+  if (BIO* bio = BIO_new(BIO_s_mem())) {
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+      char* data = nullptr;
+      const long size = BIO_get_mem_data(bio, &data);
+      out.append(data, static_cast<std::size_t>(size));
+    }
+    BIO_free(bio);
+  }
+  out.append("\r\nX-Client-Cert-Fingerprint: ");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (X509_digest(peer, EVP_sha256(), digest, &size) == 1) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < size; ++i) {
+      out.push_back(kHex[digest[i] >> 4]);
+      out.push_back(kHex[digest[i] & 0xf]);
+    }
+  }
+  out.append("\r\n");
+  return out;
+}
+
 class Session final : public Deadline {
  public:
-  Session(Worker& worker, tcp::socket socket)
-      : worker_(worker), options_(worker.options()), client_(std::move(socket)) {
+  Session(Worker& worker, tcp::socket socket, tls::TlsListener* tls)
+      : worker_(worker), options_(worker.options()), client_(std::move(socket)), tls_(tls) {
     worker_.track(*this);
     worker_.connectionOpened();
     boost::system::error_code ec;
-    auto endpoint = client_.remote_endpoint(ec);
+    auto endpoint = client_.socket().remote_endpoint(ec);
     if (!ec) client_ip_ = endpoint.address().to_string();
   }
 
@@ -192,7 +223,7 @@ class Session final : public Deadline {
   void expire() override {
     expired_ = true;
     boost::system::error_code ignored;
-    client_.cancel(ignored);
+    client_.socket().cancel(ignored);
     if (upstream_) upstream_->socket.cancel(ignored);
     if (resolver_) resolver_->cancel();
   }
@@ -216,6 +247,9 @@ class Session final : public Deadline {
   // Resets the per-request state; exchange() follows. Not a coroutine: one frame less per request.
   void startRequest();
   asio::awaitable<bool> exchange();
+  // The TLS handshake of a TLS listener's connection; false when it failed (the connection is
+  // then closed without a word: there is no HTTP to answer in).
+  asio::awaitable<bool> handshake();
   // An answer of the proxy's own instead of going upstream. answer.detail views a literal or
   // refusal_detail_.
   struct Refusal {
@@ -226,6 +260,8 @@ class Session final : public Deadline {
   // route_ and what the upstream exchange needs (upstream_request_, hash_key_, balancer_...).
   // Synchronous, so that exchange()'s coroutine frame stays small.
   std::optional<Refusal> admit();
+  // 308 to the TLS listener for a plain request to a route without "http" in its protocols.
+  Refusal redirectToHttps();
   // Whether our own answer can keep the connection: no request body is left unread.
   bool reusable() const { return keep_alive_ && request_->is_done(); }
   asio::awaitable<bool> answer(ProxyAnswer answer, bool keep_alive);
@@ -305,8 +341,10 @@ class Session final : public Deadline {
 
   Worker& worker_;
   const ProxyOptions& options_;
-  tcp::socket client_;
+  ClientStream client_;
+  tls::TlsListener* const tls_;  // null: the plain listener
   std::string client_ip_;
+  std::string client_cert_fields_;  // X-Client-Cert-* lines, once the handshake verified one
   beast::flat_buffer in_;
   std::optional<RequestParser> request_;
   std::optional<ResponseParser> response_;
@@ -365,6 +403,10 @@ char* Session::chunk() {
 asio::awaitable<void> Session::run() {
   in_.reserve(kInitialBuffer);
   try {
+    if (tls_ != nullptr && !co_await handshake()) {
+      disarm();
+      co_return;
+    }
     for (;;) {
       // The next request's headers, read here rather than in a coroutine of their own: a frame
       // less per request. On a malformed, oversized or slow request refuseRequestHeader()
@@ -518,6 +560,11 @@ std::optional<Session::Refusal> Session::admit() {
     return Refusal{{.status = 404, .detail = refusal_detail_}, reusable()};
   }
   route_ = match_.route;
+  if (tls_ == nullptr && !route_->serves_http) return redirectToHttps();
+  if (tls_ != nullptr && !route_->serves_https) {
+    refusal_detail_ = "route '" + std::string(route_->display_name) + "' serves plain HTTP only";
+    return Refusal{{.status = 404, .detail = refusal_detail_}, reusable()};
+  }
 
   // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
   std::string_view hide_header;
@@ -566,8 +613,9 @@ std::optional<Session::Refusal> Session::admit() {
       .target = upstream_target_,
       .forwarding = {.client_ip = client_ip_,
                      .host = host_,
-                     .proto = "http",
-                     .request_id = request_id_},
+                     .proto = tls_ != nullptr ? "https" : "http",
+                     .request_id = request_id_,
+                     .client_cert_fields = client_cert_fields_},
       .hide_header = hide_header,
       .framing = chunked      ? BodyFraming::kChunked
                  : has_length ? BodyFraming::kContentLength
@@ -762,10 +810,10 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
   bool head_sent = false;
   for (;;) {
     if (const uint64_t rest = body.unbuffered(in_);
-        head_sent && rest > kSpliceAbove && pipe_.open()) {
+        head_sent && rest > kSpliceAbove && !client_.isTls() && pipe_.open()) {
       const SpliceResult spliced =
-          co_await splice(client_, Phase::kClientIo, options_.client_io_timeout, upstream_->socket,
-                          Phase::kUpstream, upstream_timeout, rest);
+          co_await splice(client_.socket(), Phase::kClientIo, options_.client_io_timeout,
+                          upstream_->socket, Phase::kUpstream, upstream_timeout, rest);
       if (!spliced.ec) {
         body.moved(rest);
         request_read_ = true;
@@ -905,9 +953,9 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   }
   for (;;) {
     if (const uint64_t rest = body.unbuffered(upstream_->buffer);
-        head_sent && !no_body && rest > kSpliceAbove && pipe_.open()) {
+        head_sent && !no_body && rest > kSpliceAbove && !client_.isTls() && pipe_.open()) {
       const SpliceResult spliced =
-          co_await splice(upstream_->socket, Phase::kUpstream, upstream_timeout, client_,
+          co_await splice(upstream_->socket, Phase::kUpstream, upstream_timeout, client_.socket(),
                           Phase::kClientIo, options_.client_io_timeout, rest);
       bytes_sent_ += spliced.moved;
       if (spliced.ec) {
@@ -1230,7 +1278,15 @@ asio::awaitable<bool> Session::answerFromUpstreamError(int status, std::string d
 
 asio::awaitable<void> Session::lingeringClose() {
   boost::system::error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (client_.isTls()) {
+    // close_notify, so that the client can tell our close from a cut; then the TCP close.
+    arm(Phase::kClientIo, kLingerTime);
+    co_await client_.tlsShutdown(kTuple);
+    disarm();
+    client_.socket().close(ec);
+    co_return;
+  }
+  client_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   // Read what the client still sends (an unread body) for a moment, so that closing does not
   // reset the connection before our last answer reached it.
@@ -1243,7 +1299,58 @@ asio::awaitable<void> Session::lingeringClose() {
     drained += n;
   }
   disarm();
-  client_.close(ec);
+  client_.socket().close(ec);
+}
+
+asio::awaitable<bool> Session::handshake() {
+  arm(Phase::kHeaders, options_.header_timeout);
+  // Nothing is allocated for TLS until the client says something: a crowd of idle connections
+  // costs their sockets and sessions only.
+  auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, kTuple);
+  if (wait_ec) co_return false;
+  // The certificates of the snapshot current now, held until the handshake is over.
+  const SnapshotConstSharedPtr pinned = worker_.snapshot();
+  SSL* ssl = tls_->newConnection(pinned->certificates().get());
+  if (ssl == nullptr) co_return false;
+  client_.startTls(ssl);
+  auto [ec] = co_await client_.handshake(kTuple);
+  if (ec) {
+    worker_.metrics().recordTlsHandshake(false);
+    spdlog::debug("{}: TLS handshake with {} failed: {}", worker_.name(), client_ip_,
+                  expired_ ? std::string("timed out") : ec.message());
+    co_return false;
+  }
+  worker_.metrics().recordTlsHandshake(true);
+  if (X509* peer = SSL_get0_peer_certificate(ssl);
+      peer != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) {
+    client_cert_fields_ = clientCertificateFields(peer);
+  }
+  co_return true;
+}
+
+Session::Refusal Session::redirectToHttps() {
+  // The same URL on the TLS listener: the host without its port, then the listener's port
+  // unless it is the default one.
+  std::string_view host = host_;
+  if (const std::size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  refusal_detail_ = "https://";
+  refusal_detail_.append(host);
+  if (options_.tls_port != 443)
+    refusal_detail_.append(":").append(std::to_string(options_.tls_port));
+  const std::string_view target = request_->get().target();
+  if (target.starts_with("/")) {
+    refusal_detail_.append(target);
+  } else {  // absolute-form: the path and query only
+    refusal_detail_.append(path_);
+    if (!query_.empty()) refusal_detail_.append("?").append(query_);
+  }
+  return Refusal{{.status = 308,
+                  .detail = "this route is served over HTTPS only",
+                  .headers = {{"Location", refusal_detail_}}},
+                 reusable()};
 }
 
 void Session::finish() {
@@ -1255,6 +1362,7 @@ void Session::finish() {
                                                            .snapshot = snapshot_->buildId()}
                                   : ProxyMetrics::RouteRef{},
                            status_, total, upstream_duration_, called_upstream_);
+  worker_.metrics().recordListener(tls_ != nullptr);
   if (AccessLogBuffer* log = worker_.accessLog()) {
     log->append(
         {.time = wall_started_,
@@ -1264,6 +1372,7 @@ void Session::finish() {
          .host = host_,
          .path = path_,
          .protocol = request_version_ == 10 ? "HTTP/1.0" : "HTTP/1.1",
+         .scheme = tls_ != nullptr ? "https" : "http",
          .route = route,
          .consumer = consumer_ ? std::string_view(consumer_->def->username) : std::string_view(),
          .status = status_,
@@ -1279,8 +1388,8 @@ void Session::finish() {
 
 }  // namespace
 
-asio::awaitable<void> serveConnection(Worker& worker, tcp::socket socket) {
-  Session session(worker, std::move(socket));
+asio::awaitable<void> serveConnection(Worker& worker, tcp::socket socket, tls::TlsListener* tls) {
+  Session session(worker, std::move(socket), tls);
   co_await session.run();
 }
 

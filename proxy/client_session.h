@@ -1,5 +1,12 @@
 // ClientSession: one client connection on one worker, from accept to close.
 //
+// A TLS connection first waits for its first byte (an idle connection holds no TLS state),
+// then completes the handshake under the header timeout; the certificate comes from the
+// snapshot current at that moment (tls/tls_listener.h). Requests then go as below, with
+// X-Forwarded-Proto: https and, when the client presented a verified certificate,
+// X-Client-Cert-Subject and X-Client-Cert-Fingerprint. A route whose `protocols` lack "http"
+// answers a plain request with 308 to the same URL on the TLS listener.
+//
 // Per request (HTTP/1.1, keep-alive by default, pipelined requests answered in order because
 // they are read one after the other from the same buffer):
 //   read headers (limits: 431, 413; timeout: 408) -> check the target and Host (400) -> pin the
@@ -34,8 +41,14 @@
 namespace turnpike::proxy {
 
 class Worker;
+namespace tls {
+class TlsListener;
+}
 
-// Serves `socket` until it closes. Spawned by the worker for each accepted connection.
-boost::asio::awaitable<void> serveConnection(Worker& worker, boost::asio::ip::tcp::socket socket);
+// Serves `socket` until it closes. Spawned by the worker for each accepted connection; `tls`
+// is the TLS listener's state for its connections (the handshake comes first, under the header
+// timeout), null for the plain listener's.
+boost::asio::awaitable<void> serveConnection(Worker& worker, boost::asio::ip::tcp::socket socket,
+                                             tls::TlsListener* tls);
 
 }  // namespace turnpike::proxy

@@ -57,6 +57,8 @@ struct alignas(64) CompiledRoute {
   bool hide_credentials = false;  // def->auth.hide_credentials
   bool has_allow_groups = false;  // def->allow_groups is not empty
   bool is_aggregate = false;      // aggregate is not empty
+  bool serves_http = true;        // def->protocols has "http"
+  bool serves_https = true;       // def->protocols has "https"
   // The second. Null when the route has no such transform (then nothing is parsed or buffered).
   std::shared_ptr<const policy::CompiledRequestTransform> request_transform;
   std::shared_ptr<const policy::CompiledResponseTransform> response_transform;

@@ -152,7 +152,8 @@ Owned ownedRequestField(std::string_view name) {
   if (name.size() < 12 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return Owned::kNo;
   if (boost::beast::iequals(name, kForwardedFor)) return Owned::kForwardedFor;
   for (std::string_view owned : {"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id",
-                                 "X-Consumer-Id", "X-Consumer-Username", "X-Consumer-Groups"}) {
+                                 "X-Consumer-Id", "X-Consumer-Username", "X-Consumer-Groups",
+                                 "X-Client-Cert-Subject", "X-Client-Cert-Fingerprint"}) {
     if (boost::beast::iequals(name, owned)) return Owned::kOther;
   }
   return Owned::kNo;
@@ -196,6 +197,7 @@ void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& 
   if (!head.forwarding.proto.empty()) appendField(out, "X-Forwarded-Proto", head.forwarding.proto);
   if (!head.forwarding.host.empty()) appendField(out, "X-Forwarded-Host", head.forwarding.host);
   appendField(out, "X-Request-Id", head.forwarding.request_id);
+  out.append(head.forwarding.client_cert_fields);
   out.append(head.consumer_fields);
   appendFraming(out, head.framing, head.content_length);
   out.append("\r\n");

@@ -48,6 +48,9 @@ struct ForwardingInfo {
   std::string_view host;        // the Host the client asked for (empty: no X-Forwarded-Host)
   std::string_view proto;       // "http" or "https"
   std::string_view request_id;  // what X-Request-Id must carry
+  // The client certificate the TLS handshake verified, as whole lines
+  // ("X-Client-Cert-Subject: ...\r\nX-Client-Cert-Fingerprint: ...\r\n"); empty: none.
+  std::string_view client_cert_fields;
 };
 
 struct UpstreamRequestHead {

@@ -120,8 +120,9 @@ class HttpReadSteps {
   std::size_t room_;  // kBodyPiece: the piece's size when the step started
 };
 
-template <bool isRequest>
-boost::asio::awaitable<boost::system::error_code> readHttp(boost::asio::ip::tcp::socket& socket,
+// `Stream`: a tcp::socket or a ClientStream (client_stream.h).
+template <bool isRequest, class Stream>
+boost::asio::awaitable<boost::system::error_code> readHttp(Stream& socket,
                                                            boost::beast::flat_buffer& buffer,
                                                            HttpParser<isRequest>& parser,
                                                            ReadGoal goal) {
@@ -180,9 +181,9 @@ class BodySource {
   }
 
   // Reads at least one byte of the body into [piece, piece + size), unless the body ended.
+  template <class Stream>
   boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> next(
-      boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer, char* piece,
-      std::size_t size) {
+      Stream& socket, boost::beast::flat_buffer& buffer, char* piece, std::size_t size) {
     if (!by_length_) {
       auto& body = parser_.get().body();
       body.data = piece;

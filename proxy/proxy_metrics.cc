@@ -90,6 +90,10 @@ void ProxyMetrics::merge(const ProxyMetrics& other) {
     mine.duration.merge(theirs.duration);
     mine.upstream.merge(theirs.upstream);
   }
+  for (std::size_t i = 0; i < 2; ++i) {
+    listener_requests_[i] += other.listener_requests_[i];
+    tls_handshakes_[i] += other.tls_handshakes_[i];
+  }
 }
 
 std::size_t ProxyMetrics::forgetRoutes(const std::function<bool(std::string_view)>& exists) {
@@ -189,6 +193,20 @@ void ProxyMetrics::render(std::string& out) const {
     if (stats->upstream.count == 0) continue;
     renderHistogram("turnpike_upstream_duration_seconds", route, stats->upstream, out);
   }
+  out +=
+      "# HELP turnpike_listener_requests_total Requests answered, by the listener they came in "
+      "on.\n";
+  out += "# TYPE turnpike_listener_requests_total counter\n";
+  out += "turnpike_listener_requests_total{listener=\"http\"} " +
+         std::to_string(listener_requests_[0]) + "\n";
+  out += "turnpike_listener_requests_total{listener=\"https\"} " +
+         std::to_string(listener_requests_[1]) + "\n";
+  out += "# HELP turnpike_tls_handshakes_total TLS handshakes on the TLS listener, by outcome.\n";
+  out += "# TYPE turnpike_tls_handshakes_total counter\n";
+  out +=
+      "turnpike_tls_handshakes_total{result=\"ok\"} " + std::to_string(tls_handshakes_[0]) + "\n";
+  out += "turnpike_tls_handshakes_total{result=\"failed\"} " + std::to_string(tls_handshakes_[1]) +
+         "\n";
 }
 
 }  // namespace turnpike::proxy

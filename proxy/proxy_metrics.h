@@ -79,6 +79,11 @@ class ProxyMetrics {
     record(RouteRef{.name = route}, status, total, upstream, called_upstream);
   }
 
+  // Which listener a request came in on (counted apart from the route counters).
+  void recordListener(bool tls) { ++listener_requests_[tls ? 1 : 0]; }
+  // A TLS handshake's outcome.
+  void recordTlsHandshake(bool ok) { ++tls_handshakes_[ok ? 0 : 1]; }
+
   void merge(const ProxyMetrics& other);
 
   // Drops the counters of every route for which `exists(label)` is false. Requests that matched
@@ -86,7 +91,8 @@ class ProxyMetrics {
   std::size_t forgetRoutes(const std::function<bool(std::string_view)>& exists);
 
   // Appends turnpike_http_requests_total{route,status}, turnpike_request_duration_seconds and
-  // turnpike_upstream_duration_seconds (by route) in the Prometheus text format.
+  // turnpike_upstream_duration_seconds (by route), turnpike_listener_requests_total{listener}
+  // and turnpike_tls_handshakes_total{result} in the Prometheus text format.
   void render(std::string& out) const;
 
   uint64_t totalRequests() const;
@@ -111,6 +117,8 @@ class ProxyMetrics {
   // before the swap) are looked up by name instead.
   std::vector<uint32_t> slots_;
   uint64_t slots_snapshot_ = 0;
+  std::array<uint64_t, 2> listener_requests_{};  // plain, TLS
+  std::array<uint64_t, 2> tls_handshakes_{};     // completed, failed
 };
 
 }  // namespace turnpike::proxy

@@ -16,6 +16,13 @@ struct ProxyOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 8000;  // 0: any free port (ProxyServer::port() tells which)
   int workers = 1;       // threads, each with its own io_context and SO_REUSEPORT acceptor
+  // The TLS listener, beside the plain one on the same workers (tls_port 0: any free port,
+  // ProxyServer::tlsPort() tells which).
+  bool tls = false;
+  std::string tls_host = "0.0.0.0";
+  uint16_t tls_port = 8443;
+  bool tls_reject_unknown_sni = false;  // no certificate for the SNI: refuse, not self-signed
+  std::chrono::seconds tls_ticket_key_rotation{3600};
 
   // Client side.
   std::size_t max_header_bytes = 32 * 1024;             // request line + headers; over: 431

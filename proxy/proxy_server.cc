@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "proxy/tls/tls_listener.h"
 #include "proxy/upstream/health_checker.h"
 #include "proxy/worker.h"
 
@@ -77,6 +78,28 @@ model::Status ProxyServer::start() {
     if (endpoint.port() == 0) endpoint.port(worker->port());
   }
   port_ = endpoint.port();
+  if (options_.tls) {
+    const auto tls_address = asio::ip::make_address(options_.tls_host, ec);
+    if (ec) {
+      return model::Error::invalidField("proxy_listen_tls",
+                                        "not an IP address: " + options_.tls_host);
+    }
+    auto listener =
+        tls::TlsListener::make({.reject_unknown_sni = options_.tls_reject_unknown_sni,
+                                .ticket_key_rotation = options_.tls_ticket_key_rotation});
+    if (!listener) return listener.error();
+    tls_ = std::move(*listener);
+    tcp::endpoint tls_endpoint(tls_address, options_.tls_port);
+    if (options_.tls_port != 0) {
+      if (auto free = probePort(tls_endpoint); !free) return free;
+    }
+    for (auto& worker : workers_) {
+      if (auto listening = worker->listenTls(tls_endpoint, *tls_); !listening) return listening;
+      if (tls_endpoint.port() == 0) tls_endpoint.port(worker->tlsPort());
+    }
+    // Workers read it (308 redirects name the port); they have not started yet.
+    options_.tls_port = tls_endpoint.port();
+  }
   for (auto& worker : workers_) worker->start();
   health_checker_->start();
   started_ = true;

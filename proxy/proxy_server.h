@@ -26,6 +26,9 @@
 namespace turnpike::proxy {
 
 class Worker;
+namespace tls {
+class TlsListener;
+}
 namespace upstream {
 class HealthChecker;
 }
@@ -37,13 +40,16 @@ class ProxyServer {
   ProxyServer(const ProxyServer&) = delete;
   ProxyServer& operator=(const ProxyServer&) = delete;
 
-  // Binds every worker to options.host:options.port and starts their threads. Fails (nothing
+  // Binds every worker to options.host:options.port (and options.tls_host:tls_port when
+  // options.tls) and starts their threads. Fails (nothing
   // started) when the address is taken: the port is probed without SO_REUSEPORT first, so that
   // a stale process cannot silently share it.
   [[nodiscard]] model::Status start();
 
   // The bound port (useful with port 0).
   uint16_t port() const { return port_; }
+  // The TLS listener's bound port; 0 without one.
+  uint16_t tlsPort() const { return options_.tls ? options_.tls_port : 0; }
 
   // Stops accepting, lets in-flight requests finish for at most options.drain_timeout, then
   // closes every connection and joins the workers. Idempotent.
@@ -60,6 +66,7 @@ class ProxyServer {
   ProxyOptions options_;
   // Counters outlive snapshots (keyed by policy id); declared before the workers that use it.
   policy::RateLimiter rate_limiter_;
+  std::unique_ptr<tls::TlsListener> tls_;  // before the workers, which use it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<upstream::HealthChecker> health_checker_;
   uint16_t port_ = 0;

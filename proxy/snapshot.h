@@ -39,6 +39,10 @@
 
 namespace turnpike::proxy {
 
+namespace tls {
+class CertificateTable;
+}
+
 class Snapshot {
   struct PrivateTag {};
 
@@ -74,6 +78,10 @@ class Snapshot {
   // checked here (see policy::authenticate()). Keys whose consumer is missing are not indexed.
   const KeyEntry* findKey(std::string_view key_hash) const;
 
+  // The certificates the TLS listener serves, by SNI (tls/certificate_table.h); null when the
+  // snapshot was built without them.
+  const std::shared_ptr<const tls::CertificateTable>& certificates() const { return certificates_; }
+
   // How long SnapshotBuilder took, and when it finished (for /status).
   std::chrono::microseconds buildDuration() const { return build_duration_; }
   std::chrono::system_clock::time_point builtAt() const { return built_at_; }
@@ -97,6 +105,7 @@ class Snapshot {
   IndexMap policy_index_;    // id and name -> config_.rate_limit_policies index
   IndexMap consumer_index_;  // id -> consumers_ index
   KeyMap key_index_;         // key_hash -> key and consumer; not changed after the build
+  std::shared_ptr<const tls::CertificateTable> certificates_;
   std::chrono::microseconds build_duration_{0};
   std::chrono::system_clock::time_point built_at_;
 };

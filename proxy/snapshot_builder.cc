@@ -152,6 +152,10 @@ void compileRoute(const model::Route& def, uint32_t index, const Snapshot& snaps
   out.needs_key = def.auth.type == model::AuthType::kApiKey;
   out.hide_credentials = def.auth.hide_credentials;
   out.has_allow_groups = !def.allow_groups.empty();
+  out.serves_http =
+      std::find(def.protocols.begin(), def.protocols.end(), "http") != def.protocols.end();
+  out.serves_https =
+      std::find(def.protocols.begin(), def.protocols.end(), "https") != def.protocols.end();
 
   if (def.aggregate) {
     const model::Aggregate& aggregate = *def.aggregate;
@@ -252,6 +256,11 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(const model::Config
 }
 
 model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& config) {
+  return build(std::move(config), nullptr);
+}
+
+model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(
+    model::Config&& config, std::shared_ptr<const tls::CertificateTable> certificates) {
   const auto started = std::chrono::steady_clock::now();
   auto snapshot = std::make_shared<Snapshot>(Snapshot::PrivateTag{}, std::move(config));
   Snapshot& s = *snapshot;
@@ -347,6 +356,7 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& con
   if (!problems.empty()) return std::move(problems).error();
 
   s.router_ = Router::build(s.routes_);
+  s.certificates_ = std::move(certificates);
   s.built_at_ = std::chrono::system_clock::now();
   s.build_duration_ = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);

@@ -35,6 +35,10 @@ class SnapshotBuilder {
  public:
   [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(const model::Config& config);
   [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(model::Config&& config);
+  // With the TLS listener's certificates, built from config.certificates by a
+  // tls::ContextCache (the keys need unsealing, which is not the data plane's business).
+  [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(
+      model::Config&& config, std::shared_ptr<const tls::CertificateTable> certificates);
 
   // A snapshot of the empty configuration at version 0 (no routes: every request is a 404).
   static SnapshotConstSharedPtr empty();

@@ -30,6 +30,7 @@ Worker::Worker(int index, const ProxyOptions& options, SnapshotRegistry& registr
       options_(options),
       context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       acceptor_(context_),
+      tls_acceptor_(context_),
       sweep_timer_(context_),
       cache_(registry, name_),
       rate_limiter_(rate_limiter),
@@ -49,18 +50,20 @@ Worker::~Worker() {
   join();
 }
 
-model::Status Worker::listen(const tcp::endpoint& endpoint) {
+namespace {
+
+model::Status openReusePort(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
   boost::system::error_code ec;
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) {
     int one = 1;
-    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       ec = boost::system::error_code(errno, boost::system::system_category());
     }
   }
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return model::Error::internal("cannot listen on " + endpoint.address().to_string() + ":" +
                                   std::to_string(endpoint.port()) + ": " + ec.message());
@@ -68,14 +71,30 @@ model::Status Worker::listen(const tcp::endpoint& endpoint) {
   return model::Ok{};
 }
 
-uint16_t Worker::port() const {
+uint16_t portOf(const tcp::acceptor& acceptor) {
   boost::system::error_code ec;
-  auto endpoint = acceptor_.local_endpoint(ec);
+  auto endpoint = acceptor.local_endpoint(ec);
   return ec ? 0 : endpoint.port();
 }
 
+}  // namespace
+
+model::Status Worker::listen(const tcp::endpoint& endpoint) {
+  return openReusePort(acceptor_, endpoint);
+}
+
+model::Status Worker::listenTls(const tcp::endpoint& endpoint, tls::TlsListener& tls) {
+  tls_ = &tls;
+  return openReusePort(tls_acceptor_, endpoint);
+}
+
+uint16_t Worker::port() const { return portOf(acceptor_); }
+
+uint16_t Worker::tlsPort() const { return portOf(tls_acceptor_); }
+
 void Worker::start() {
-  accept();
+  accept(acceptor_, nullptr);
+  if (tls_acceptor_.is_open()) accept(tls_acceptor_, tls_);
   sweep();
   thread_ = std::thread([this] {
     for (;;) {
@@ -96,6 +115,7 @@ void Worker::beginDrain() {
     draining_.store(true, std::memory_order_relaxed);
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    tls_acceptor_.close(ignored);
     // Sessions waiting for a next request close now; the others after their current response.
     auto now = Clock::now();
     for (Deadline& deadline : deadlines_) {
@@ -169,20 +189,21 @@ void Worker::setActiveHealth(const std::string& service_id, const std::string& u
   }
 }
 
-void Worker::accept() {
-  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+void Worker::accept(tcp::acceptor& acceptor, tls::TlsListener* tls) {
+  acceptor.async_accept([this, &acceptor, tls](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
       // EMFILE and friends: log, breathe, and keep accepting.
       spdlog::warn("{}: accept failed: {}", name_, ec.message());
       auto pause = std::make_shared<asio::steady_timer>(context_, std::chrono::milliseconds(50));
-      pause->async_wait([this, pause](boost::system::error_code) { accept(); });
+      pause->async_wait(
+          [this, pause, &acceptor, tls](boost::system::error_code) { accept(acceptor, tls); });
       return;
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    asio::co_spawn(context_, serveConnection(*this, std::move(socket)), asio::detached);
-    accept();
+    asio::co_spawn(context_, serveConnection(*this, std::move(socket), tls), asio::detached);
+    accept(acceptor, tls);
   });
 }
 

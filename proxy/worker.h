@@ -42,6 +42,10 @@
 
 namespace turnpike::proxy {
 
+namespace tls {
+class TlsListener;
+}
+
 // What a session exposes to its worker's deadline sweep. Lives inside the session.
 class Deadline : public boost::intrusive::list_base_hook<
                      boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
@@ -67,7 +71,11 @@ class Worker {
   // Opens the acceptor (SO_REUSEPORT, so every worker can listen on the same port). Control
   // thread, before start().
   model::Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  // The same for the TLS listener, whose connections start with a handshake from `tls` (which
+  // must outlive the worker).
+  model::Status listenTls(const boost::asio::ip::tcp::endpoint& endpoint, tls::TlsListener& tls);
   uint16_t port() const;
+  uint16_t tlsPort() const;
 
   void start();
   // Stops accepting; sessions finish their current request and close (keep-alive ends).
@@ -126,7 +134,7 @@ class Worker {
     int64_t version = -1;
   };
 
-  void accept();
+  void accept(boost::asio::ip::tcp::acceptor& acceptor, tls::TlsListener* tls);
   void sweep();
   void measureWallOffset();
   // Drops the metrics of routes the current snapshot no longer has.
@@ -140,6 +148,8 @@ class Worker {
   // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO). post() from other threads stays safe.
   boost::asio::io_context context_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ip::tcp::acceptor tls_acceptor_;  // open only with a TLS listener
+  tls::TlsListener* tls_ = nullptr;
   boost::asio::steady_timer sweep_timer_;
   SnapshotCache cache_;
   policy::RateLimiter& rate_limiter_;

@@ -241,6 +241,7 @@ TEST_F(AdminCrudDetailsTest, RouteReferencesServiceAndPoliciesByNameAndStoresIds
   json expected = body;
   expected["service"] = svc["id"];
   expected["rate_limit_policies"] = {policy["id"]};
+  expected["protocols"] = {"http", "https"};  // the default: both listeners
   EXPECT_EQ(without(r, {"id", "created_at", "updated_at"}), expected);
   EXPECT_EQ(mustGet("/routes/" + name), r);
 }

@@ -383,6 +383,7 @@ Route fullRoute() {
   r.strip_path = false;
   r.preserve_host = true;
   r.priority = -7;
+  r.protocols = {"https"};
   r.auth = {AuthType::kApiKey, {"apikey", "x-api-key"}, true};
   r.allow_groups = {"partners"};
   r.rate_limit_policies = {"f47ac10b-58cc-4372-a567-0e02b2c3d479"};
@@ -399,7 +400,7 @@ TEST(RouteTest, ToJsonIsTheApiForm) {
     "hosts": ["api.example.com", "*.example.org"],
     "paths": ["/orders", "/users/{id}/orders", "~/v[0-9]+/items"],
     "methods": ["GET", "POST"], "headers": {"x-version": ["2"], "x-tenant": ["a", "b"]},
-    "strip_path": false, "preserve_host": true, "priority": -7,
+    "strip_path": false, "preserve_host": true, "priority": -7, "protocols": ["https"],
     "auth": {"type": "api_key", "key_names": ["apikey", "x-api-key"], "hide_credentials": true},
     "allow_groups": ["partners"], "rate_limit_policies": ["f47ac10b-58cc-4372-a567-0e02b2c3d479"],
     "tags": ["v2"], "created_at": 1, "updated_at": 2})"));
@@ -422,6 +423,32 @@ TEST(RouteTest, RoundTrips) {
     auto r = parseRoute(toJson(route));
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(*r, route);
+  }
+}
+
+TEST(RouteProtocolsTest, DefaultToBothListenersAndAcceptEitherAlone) {
+  auto plain = parseRoute(json::parse(R"({"service": "s", "paths": ["/a"]})"));
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain->protocols, (std::vector<std::string>{"http", "https"}));
+  auto https =
+      parseRoute(json::parse(R"({"service": "s", "paths": ["/a"], "protocols": ["https"]})"));
+  ASSERT_TRUE(https) << https.error().message;
+  EXPECT_EQ(https->protocols, (std::vector<std::string>{"https"}));
+  EXPECT_EQ(toJson(*https)["protocols"], json({"https"}));
+}
+
+TEST(RouteProtocolsTest, RefusesEmptyUnknownAndRepeatedProtocols) {
+  for (const auto& [protocols, field] :
+       std::vector<std::pair<std::string, std::string>>{{"[]", "protocols"},
+                                                        {R"(["ftp"])", "protocols[0]"},
+                                                        {R"(["HTTP"])", "protocols[0]"},
+                                                        {R"(["https", "https"])", "protocols[1]"},
+                                                        {R"("https")", "protocols"}}) {
+    auto r = parseRoute(
+        json::parse(R"({"service": "s", "paths": ["/a"], "protocols": )" + protocols + "}"));
+    ASSERT_FALSE(r) << protocols;
+    ASSERT_FALSE(r.error().fields.empty());
+    EXPECT_EQ(r.error().fields.front().field, field) << protocols;
   }
 }
 

@@ -1,0 +1,58 @@
+// ServerContext: one certificate ready to serve, as an OpenSSL SSL_CTX with the listener's
+// protocol policy, its chain and key, its ALPN callback and, when asked, client verification.
+//
+//   auto made = ServerContext::make(certificate);   // certificate.key_pem holds the plain key
+//   if (!made) log(made.error().message);           // names the certificate
+//   SSL_set_SSL_CTX(ssl, (*made)->native());        // what the ClientHello callback does
+//
+// The policy (applyServerPolicy) is the same on every context of the listener, the one the
+// connection starts on and the per-certificate ones it switches to: TLS 1.2 and 1.3 only, ECDHE
+// key exchange with AEAD ciphers in TLS 1.2 (no RSA key exchange, no CBC), the server's cipher
+// order, groups X25519 and P-256, no renegotiation, no compression. ALPN: the callback on each
+// context picks the first of the client's protocols that Turnpike speaks (http/1.1 for now);
+// a client that offers ALPN without any of them is refused with no_application_protocol.
+//
+// THREAD: immutable after make(); SSL objects may be made from it on any thread (OpenSSL locks
+// its own reference counts and session cache).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "model/certificate.h"
+#include "model/result.h"
+
+namespace turnpike::proxy::tls {
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+// The listener's protocol policy on `ctx`, and the ALPN callback. false when OpenSSL refused a
+// setting (the error queue says which).
+[[nodiscard]] bool applyServerPolicy(SSL_CTX* ctx);
+
+class ServerContext {
+ public:
+  // `certificate` as the store keeps it, with key_pem filled in (unsealed). Errors name the
+  // certificate; they mean the stored certificate no longer loads (the admin API checked it).
+  [[nodiscard]] static model::Result<std::shared_ptr<const ServerContext>> make(
+      const model::Certificate& certificate);
+
+  SSL_CTX* native() const { return ctx_.get(); }
+  const std::string& name() const { return name_; }
+  model::ClientVerify clientVerify() const { return client_verify_; }
+
+ private:
+  ServerContext(SslCtxPtr ctx, std::string name, model::ClientVerify verify)
+      : ctx_(std::move(ctx)), name_(std::move(name)), client_verify_(verify) {}
+
+  SslCtxPtr ctx_;
+  std::string name_;
+  model::ClientVerify client_verify_;
+};
+
+}  // namespace turnpike::proxy::tls
