@@ -139,8 +139,9 @@ struct ServeOptions {
   int64_t idle_timeout_ms = turnpike::proxy::ProxyOptions().idle_timeout.count();
   int64_t client_io_timeout_ms = turnpike::proxy::ProxyOptions().client_io_timeout.count();
   int64_t drain_timeout_ms = turnpike::proxy::ProxyOptions().drain_timeout.count();
-  std::string ui_dir;        // empty: the UI built into the binary
-  std::string keyring_file;  // empty: <db>.keyring
+  std::string ui_dir;  // empty: the UI built into the binary
+  // empty: <db>.keyring
+  std::string keyring_file;
 };
 
 int serve(const ServeOptions& options) {
@@ -164,17 +165,18 @@ int serve(const ServeOptions& options) {
   auto proxy_address = parseListen(options.proxy_listen, "--proxy-listen");
   if (!proxy_address) return fail(proxy_address.error().message);
 
+  auto loaded_keyring = openKeyring(options.db, options.keyring_file);
+  if (!loaded_keyring) return fail(loaded_keyring.error().message);
   // The keyring stays with the store for the whole run; the proxy side needs it too, to open
   // certificates' keys when it builds its snapshots.
-  auto keyring = openKeyring(options.db, options.keyring_file);
-  if (!keyring) return fail(keyring.error().message);
+  const std::shared_ptr<const turnpike::storage::Keyring> keyring = std::move(*loaded_keyring);
   auto feed = std::make_shared<turnpike::storage::ChangeFeed>();
-  auto store = openStore(options.db, feed, *keyring);
+  auto store = openStore(options.db, feed, keyring);
   if (!store) return fail(store.error().message);
   // Keys sealed under another keyring would not open: refuse to serve without them.
   if (auto sealed = (*store)->checkSealedKeys(); !sealed) {
     return fail("keyring " + keyringPath(options.db, options.keyring_file) + " (id " +
-                (*keyring)->id() + ") does not fit the database: " + sealed.error().message +
+                keyring->id() + ") does not fit the database: " + sealed.error().message +
                 "; start with the keyring file they were sealed under (--keyring-file)");
   }
 

@@ -456,7 +456,6 @@ void syncPolicies(Statements& st, const char* table, const char* owner_column,
   }
 }
 
-// Inserts or updates (by id) the row of `e`, whose references are already resolved to ids.
 // A certificate's server names, one row each, replacing the ones it had.
 void syncSnis(Statements& st, const Certificate& c) {
   SQLite::Statement& del = st.get("DELETE FROM certificate_snis WHERE certificate_id = ?");
