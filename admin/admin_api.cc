@@ -72,6 +72,7 @@ const std::vector<RouteEntry>& routeTable() {
     addEntityRoutes<model::Route>(t);
     addEntityRoutes<model::Consumer>(t);
     addEntityRoutes<model::RateLimitPolicy>(t);
+    addEntityRoutes<model::Certificate>(t);
     t.push_back(makeRoute("GET", "/consumers/{consumer}/keys", &listKeys));
     t.push_back(makeRoute("POST", "/consumers/{consumer}/keys", &createKey));
     t.push_back(makeRoute("GET", "/consumers/{consumer}/keys/{key_id}", &getKey));

@@ -148,6 +148,7 @@ TURNPIKE_ENTITY_HANDLERS(model::Service)
 TURNPIKE_ENTITY_HANDLERS(model::Route)
 TURNPIKE_ENTITY_HANDLERS(model::Consumer)
 TURNPIKE_ENTITY_HANDLERS(model::RateLimitPolicy)
+TURNPIKE_ENTITY_HANDLERS(model::Certificate)
 #undef TURNPIKE_ENTITY_HANDLERS
 
 HttpResponse listKeys(Call& call) {

@@ -1,8 +1,10 @@
-// Handlers for the four entity collections (/services, /routes, /consumers,
-// /rate-limit-policies) and for API keys under /consumers/{consumer}/keys.
+// Handlers for the entity collections (/services, /routes, /consumers, /rate-limit-policies,
+// /certificates) and for API keys under /consumers/{consumer}/keys.
 //
 // One template per operation serves every entity kind through model::EntityTraits<T>; it is
-// instantiated in entity_handlers.cc for model::Service, Route, Consumer and RateLimitPolicy.
+// instantiated in entity_handlers.cc for model::Service, Route, Consumer, RateLimitPolicy and
+// Certificate. Answers are the entities' admin form (model::toJson): a certificate's key, plain
+// or sealed, is never in one.
 // Path parameters: param(0) is the entity's id or name; for keys param(0) is the consumer and
 // param(1) the key id.
 #pragma once

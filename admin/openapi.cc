@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 document of the admin API (API.md), built once in code.
 //
-// The four entity collections share one shape (list/create, get/put/patch/delete by id or
+// The entity collections share one shape (list/create, get/put/patch/delete by id or
 // name), so their paths are generated from a table; everything else is written out.
 #include "admin/openapi.h"
 
@@ -403,6 +403,67 @@ json schemas() {
                             {"properties", p}};
   }
 
+  {
+    json p;
+    addEntityFields(p);
+    p["name"] = entityNameSchema();
+    p["cert"] = {{"type", "string"},
+                 {"maxLength", 65536},
+                 {"pattern", "-----BEGIN CERTIFICATE-----"},
+                 {"description", "PEM: the leaf certificate first, then its chain."}};
+    p["key"] = {{"type", "string"},
+                {"writeOnly", true},
+                {"maxLength", 16384},
+                {"description",
+                 "PEM private key of the leaf (PKCS#8 or traditional, no passphrase; RSA of at "
+                 "least 2048 bits, EC or EdDSA). Never returned. Required on create; a write "
+                 "without key or key_encrypted keeps the stored key, which must match cert."}};
+    p["key_encrypted"] = {
+        {"type", "string"},
+        {"pattern", "^v1:[0-9a-f]{16}:[A-Za-z0-9+/]+={0,2}$"},
+        {"description",
+         "The key sealed by the server's keyring (AES-256-GCM, the certificate id as associated "
+         "data): what GET /config exports and the history records, never in /certificates "
+         "answers. Accepted instead of key when it opens under this server's keyring for this "
+         "certificate id."}};
+    p["snis"] = {
+        {"type", "array"},
+        {"maxItems", 100},
+        {"uniqueItems", true},
+        {"items", {{"type", "string"}, {"examples", {"api.example.com", "*.example.org"}}}},
+        {"description",
+         "Server names (lower case) this certificate is chosen for; a wildcard covers one "
+         "leftmost label. Unique across certificates (409). Required unless default."}};
+    p["default"] = {{"type", "boolean"},
+                    {"default", false},
+                    {"description", "Served when no SNI matches; one certificate at most (409)."}};
+    p["client_verify"] = {
+        {"type", "string"}, {"enum", {"off", "optional", "required"}}, {"default", "off"}};
+    p["client_ca"] = {
+        {"type", {"string", "null"}},
+        {"description", "PEM CA certificates; required unless client_verify is off."}};
+    for (const char* name : {"subject", "issuer"}) {
+      p[name] = {{"type", "string"},
+                 {"readOnly", true},
+                 {"description", "Of the leaf, RFC 2253 (\"CN=api.example.com\")."}};
+    }
+    for (const char* name : {"not_before", "not_after"}) {
+      p[name] = {
+          {"type", "integer"}, {"readOnly", true}, {"description", "Of the leaf, Unix seconds."}};
+    }
+    p["key_type"] = {
+        {"type", "string"}, {"readOnly", true}, {"examples", {"EC P-256", "RSA 2048", "Ed25519"}}};
+    p["fingerprint_sha256"] = {{"type", "string"},
+                               {"readOnly", true},
+                               {"pattern", "^[0-9a-f]{64}$"},
+                               {"description", "SHA-256 of the leaf's DER, lower-case hex."}};
+    s["Certificate"] = {{"type", "object"},
+                        {"description", "What the TLS listener presents, chosen by SNI."},
+                        {"additionalProperties", false},
+                        {"required", {"name", "cert"}},
+                        {"properties", p}};
+  }
+
   json key_fields = {
       {"id", {{"type", "string"}, {"format", "uuid"}}},
       {"consumer", {{"type", "string"}, {"format", "uuid"}, {"description", "Consumer id."}}},
@@ -447,24 +508,31 @@ json schemas() {
 
   s["Config"] = {
       {"type", "object"},
-      {"description", "The whole configuration; API keys as hashes only."},
+      {"description",
+       "The whole configuration; API keys as hashes only, certificate keys sealed only."},
       {"properties",
        {{"version", {{"type", "integer"}, {"description", "Config version (ignored on import)."}}},
         {"services", {{"type", "array"}, {"items", schemaRef("Service")}}},
         {"routes", {{"type", "array"}, {"items", schemaRef("Route")}}},
         {"consumers", {{"type", "array"}, {"items", schemaRef("Consumer")}}},
         {"api_keys", {{"type", "array"}, {"items", schemaRef("ExportedApiKey")}}},
-        {"rate_limit_policies", {{"type", "array"}, {"items", schemaRef("RateLimitPolicy")}}}}}};
+        {"rate_limit_policies", {{"type", "array"}, {"items", schemaRef("RateLimitPolicy")}}},
+        {"certificates",
+         {{"type", "array"},
+          {"items", schemaRef("Certificate")},
+          {"description", "Keys as key_encrypted only."}}}}}};
 
-  s["Change"] = {{"type", "object"},
-                 {"properties",
-                  {{"entity_type",
-                    {{"type", "string"},
-                     {"enum", {"service", "route", "consumer", "api_key", "rate_limit_policy"}}}},
-                   {"entity_id", {{"type", "string"}}},
-                   {"action", {{"type", "string"}, {"enum", {"create", "update", "delete"}}}},
-                   {"before", {{"description", "The entity before (null when created)."}}},
-                   {"after", {{"description", "The entity after (null when deleted)."}}}}}};
+  s["Change"] = {
+      {"type", "object"},
+      {"properties",
+       {{"entity_type",
+         {{"type", "string"},
+          {"enum",
+           {"service", "route", "consumer", "api_key", "rate_limit_policy", "certificate"}}}},
+        {"entity_id", {{"type", "string"}}},
+        {"action", {{"type", "string"}, {"enum", {"create", "update", "delete"}}}},
+        {"before", {{"description", "The entity before (null when created)."}}},
+        {"after", {{"description", "The entity after (null when deleted)."}}}}}};
   s["ConfigChanges"] = {
       {"type", "object"},
       {"description", "The result (or, with dry_run, the preview) of replacing the configuration."},
@@ -510,6 +578,15 @@ json schemas() {
 
   s["Health"] = {{"type", "object"},
                  {"properties", {{"status", {{"type", "string"}, {"const", "ok"}}}}}};
+  s["CertificateStatus"] = {
+      {"type", "object"},
+      {"properties",
+       {{"id", {{"type", "string"}, {"format", "uuid"}}},
+        {"name", {{"type", "string"}}},
+        {"snis", stringArray()},
+        {"not_after", {{"type", "integer"}, {"description", "Unix seconds."}}},
+        {"expires_in_s",
+         {{"type", "integer"}, {"description", "Seconds until not_after; negative: expired."}}}}}};
   s["WorkerVersion"] = {{"type", "object"},
                         {"required", {"worker", "version"}},
                         {"properties",
@@ -615,7 +692,17 @@ json schemas() {
             {"routes", {{"type", "integer"}}},
             {"consumers", {{"type", "integer"}}},
             {"api_keys", {{"type", "integer"}}},
-            {"rate_limit_policies", {{"type", "integer"}}}}}}},
+            {"rate_limit_policies", {{"type", "integer"}}},
+            {"certificates", {{"type", "integer"}}}}}}},
+        {"certificates",
+         {{"type", "array"},
+          {"items", schemaRef("CertificateStatus")},
+          {"description", "Every certificate and when it expires."}}},
+        {"warnings",
+         {{"type", "array"},
+          {"items", {{"type", "string"}}},
+          {"description",
+           "One sentence for each certificate that expired or expires within 30 days."}}},
         {"uptime_s", {{"type", "integer"}}},
         {"version", {{"type", "string"}, {"description", "Turnpike's version."}}}}}};
 
@@ -628,8 +715,8 @@ json schemas() {
                    {{"type", {"string", "null"}},
                     {"description", "Cursor for ?after= of the next page; null at the end."}}}}}};
   };
-  for (const char* item :
-       {"Service", "Route", "Consumer", "RateLimitPolicy", "ApiKey", "HistoryEntry"}) {
+  for (const char* item : {"Service", "Route", "Consumer", "RateLimitPolicy", "Certificate",
+                           "ApiKey", "HistoryEntry"}) {
     s[std::string(item) + "List"] = list_of(item);
   }
   return s;
@@ -830,6 +917,7 @@ json paths() {
   addCollection(p, {"/consumers", "Consumer", "consumer", "Consumer", "consumers"});
   addCollection(p, {"/rate-limit-policies", "RateLimitPolicy", "rate-limit policy",
                     "RateLimitPolicy", "rate-limit-policies"});
+  addCollection(p, {"/certificates", "Certificate", "certificate", "Certificate", "certificates"});
   // "policys" reads badly in operation ids.
   p["/rate-limit-policies"]["get"]["operationId"] = "listRateLimitPolicies";
   p["/rate-limit-policies"]["get"]["summary"] = "List rate-limit policies";
@@ -973,8 +1061,9 @@ json buildDocument() {
        {{"title", "Turnpike admin API"},
         {"version", "0.1.0"},
         {"description",
-         "Configure the Turnpike API gateway at run time: services, routes, consumers, API keys "
-         "and rate-limit policies. Every write is stored and versioned; errors are RFC 9457 "
+         "Configure the Turnpike API gateway at run time: services, routes, consumers, API keys, "
+         "rate-limit policies and TLS certificates. Every write is stored and versioned; errors "
+         "are RFC 9457 "
          "problem+json."}}},
       {"servers", {{{"url", "http://127.0.0.1:8001"}, {"description", "Default admin listener"}}}},
       {"security", {{{"bearer", json::array()}}}},
@@ -984,6 +1073,7 @@ json buildDocument() {
         {{"name", "consumers"}},
         {{"name", "keys"}},
         {{"name", "rate-limit-policies"}},
+        {{"name", "certificates"}},
         {{"name", "config"}},
         {{"name", "operations"}}}},
       {"paths", paths()},

@@ -8,6 +8,7 @@
 #include "admin/openapi.h"
 #include "admin/problem.h"
 #include "admin/request_metrics.h"
+#include "model/certificate.h"
 
 #ifndef TURNPIKE_ADMIN_VERSION
 #define TURNPIKE_ADMIN_VERSION "unknown"
@@ -63,6 +64,55 @@ std::string gauge(const std::string& name, const std::string& help) {
   return "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
 }
 
+// A certificate that expires within this long is named in /status's warnings.
+constexpr int64_t kExpiryWarningSeconds = 30 * 86400;
+
+// Every stored certificate, in insertion order, page by page.
+model::Result<std::vector<model::Certificate>> allCertificates(storage::ConfigStore& store) {
+  std::vector<model::Certificate> out;
+  storage::ListQuery query;
+  query.size = 1000;
+  for (;;) {
+    auto page = store.list<model::Certificate>(query);
+    if (!page) return page.error();
+    for (model::Certificate& c : page->data) out.push_back(std::move(c));
+    if (!page->next) return out;
+    query.after = *page->next;
+  }
+}
+
+// "in 9 days", "in 5 hours", "3 days ago": how far `seconds` from now is, roughly.
+std::string roughly(int64_t seconds) {
+  const int64_t span = seconds < 0 ? -seconds : seconds;
+  const std::string amount = span >= 2 * 86400  ? std::to_string(span / 86400) + " days"
+                             : span >= 2 * 3600 ? std::to_string(span / 3600) + " hours"
+                                                : std::to_string(span / 60) + " minutes";
+  return seconds < 0 ? amount + " ago" : "in " + amount;
+}
+
+// certificates: [{id, name, snis, not_after, expires_in_s}]; warnings: one sentence for each
+// certificate that expired or expires within 30 days.
+void addCertificates(const std::vector<model::Certificate>& certificates, int64_t now,
+                     nlohmann::json& body) {
+  nlohmann::json list = nlohmann::json::array();
+  nlohmann::json warnings = nlohmann::json::array();
+  for (const model::Certificate& c : certificates) {
+    const int64_t left = c.not_after - now;
+    list.push_back({{"id", c.id},
+                    {"name", c.name},
+                    {"snis", c.snis},
+                    {"not_after", c.not_after},
+                    {"expires_in_s", left}});
+    if (left <= 0) {
+      warnings.push_back("certificate '" + c.name + "' expired " + roughly(left));
+    } else if (left <= kExpiryWarningSeconds) {
+      warnings.push_back("certificate '" + c.name + "' expires " + roughly(left));
+    }
+  }
+  body["certificates"] = std::move(list);
+  body["warnings"] = std::move(warnings);
+}
+
 }  // namespace
 
 HttpResponse getHealth(Call&) { return jsonResponse(200, {{"status", "ok"}}); }
@@ -73,6 +123,8 @@ HttpResponse getStatus(Call& call) {
   if (!version) return problem(version.error());
   auto counts = ctx.store.counts();
   if (!counts) return problem(counts.error());
+  auto certificates = allCertificates(ctx.store);
+  if (!certificates) return problem(certificates.error());
   nlohmann::json body = {{"config_version", *version},
                          {"proxy", proxyJson(ctx, *version)},
                          {"counts",
@@ -80,9 +132,11 @@ HttpResponse getStatus(Call& call) {
                            {"routes", counts->routes},
                            {"consumers", counts->consumers},
                            {"api_keys", counts->api_keys},
-                           {"rate_limit_policies", counts->rate_limit_policies}}},
+                           {"rate_limit_policies", counts->rate_limit_policies},
+                           {"certificates", counts->certificates}}},
                          {"uptime_s", uptimeSeconds(ctx)},
                          {"version", TURNPIKE_ADMIN_VERSION}};
+  addCertificates(*certificates, unixNow(), body);
   HttpResponse response = jsonResponse(200, body);
   response.setHeader("X-Config-Version", std::to_string(*version));
   return response;
@@ -94,6 +148,8 @@ HttpResponse getMetrics(Call& call) {
   if (!version) return problem(version.error());
   auto counts = ctx.store.counts();
   if (!counts) return problem(counts.error());
+  auto certificates = allCertificates(ctx.store);
+  if (!certificates) return problem(certificates.error());
 
   std::string out = gauge("turnpike_config_version", "The stored configuration version.");
   out += "turnpike_config_version " + std::to_string(*version) + "\n";
@@ -103,9 +159,18 @@ HttpResponse getMetrics(Call& call) {
       {"route", counts->routes},
       {"consumer", counts->consumers},
       {"api_key", counts->api_keys},
-      {"rate_limit_policy", counts->rate_limit_policies}};
+      {"rate_limit_policy", counts->rate_limit_policies},
+      {"certificate", counts->certificates}};
   for (const auto& [kind, count] : kinds) {
     out += "turnpike_entities{kind=\"" + std::string(kind) + "\"} " + std::to_string(count) + "\n";
+  }
+  if (!certificates->empty()) {
+    out += gauge("turnpike_certificate_expiry_seconds",
+                 "When each certificate's leaf expires (not_after), in Unix seconds.");
+    for (const model::Certificate& c : *certificates) {
+      out += "turnpike_certificate_expiry_seconds{certificate=\"" + labelValue(c.name) + "\"} " +
+             std::to_string(c.not_after) + "\n";
+    }
   }
   std::vector<proxy::WorkerVersion> served = servedVersions(ctx);
   if (!served.empty()) {

@@ -3,9 +3,10 @@
 // and the admin API (Pistache) beside them.
 //
 //   turnpike serve [--db turnpike.db] [--proxy-listen 0.0.0.0:8000] [--admin-listen 127.0.0.1:8001]
+//                  [--keyring-file turnpike.db.keyring]
 //   turnpike migrate [--db turnpike.db]
 //   turnpike config export [--db turnpike.db] [--output FILE]
-//   turnpike config import FILE [--db turnpike.db] [--dry-run]
+//   turnpike config import FILE [--db turnpike.db] [--keyring-file FILE] [--dry-run]
 
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -35,6 +36,7 @@
 #include "proxy/snapshot_registry.h"
 #include "storage/change_feed.h"
 #include "storage/config_store.h"
+#include "storage/keyring.h"
 
 namespace {
 
@@ -77,8 +79,32 @@ Result<ListenAddress> parseListen(const std::string& text, const std::string& op
 }
 
 Result<std::unique_ptr<turnpike::storage::ConfigStore>> openStore(
-    const std::string& db, std::shared_ptr<turnpike::storage::ChangeFeed> feed) {
-  return turnpike::storage::ConfigStore::open(db, std::move(feed));
+    const std::string& db, std::shared_ptr<turnpike::storage::ChangeFeed> feed,
+    std::shared_ptr<const turnpike::storage::Keyring> keyring = nullptr) {
+  return turnpike::storage::ConfigStore::open(db, std::move(feed), std::move(keyring));
+}
+
+// The keyring file: `keyring_file`, or when that is empty the file beside the database named
+// after it ("turnpike.db.keyring").
+std::string keyringPath(const std::string& db, const std::string& keyring_file) {
+  return keyring_file.empty() ? db + ".keyring" : keyring_file;
+}
+
+// The keyring that seals certificates' private keys, from keyringPath(), made (mode 0600) when
+// absent. The key itself is never logged.
+Result<std::shared_ptr<const turnpike::storage::Keyring>> openKeyring(
+    const std::string& db, const std::string& keyring_file) {
+  const std::string path = keyringPath(db, keyring_file);
+  bool created = false;
+  auto keyring = turnpike::storage::Keyring::loadOrCreate(path, &created);
+  if (!keyring) return Error::internal("keyring: " + keyring.error().message);
+  if (created) {
+    spdlog::info(
+        "made a new keyring file {} (mode 0600, keyring id {}): certificates' private keys are "
+        "sealed under it; back it up apart from the database",
+        path, keyring->id());
+  }
+  return std::make_shared<const turnpike::storage::Keyring>(std::move(*keyring));
 }
 
 int fail(const std::string& what) {
@@ -116,6 +142,8 @@ struct ServeOptions {
   int64_t client_io_timeout_ms = turnpike::proxy::ProxyOptions().client_io_timeout.count();
   int64_t drain_timeout_ms = turnpike::proxy::ProxyOptions().drain_timeout.count();
   std::string ui_dir;  // empty: the UI built into the binary
+  // empty: <db>.keyring
+  std::string keyring_file;
 };
 
 int serve(const ServeOptions& options) {
@@ -143,9 +171,20 @@ int serve(const ServeOptions& options) {
   if (tls) tls_address = parseListen(options.proxy_listen_tls, "--proxy-listen-tls");
   if (!tls_address) return fail(tls_address.error().message);
 
+  auto loaded_keyring = openKeyring(options.db, options.keyring_file);
+  if (!loaded_keyring) return fail(loaded_keyring.error().message);
+  // The keyring stays with the store for the whole run; the proxy side needs it too, to open
+  // certificates' keys when it builds its snapshots.
+  const std::shared_ptr<const turnpike::storage::Keyring> keyring = std::move(*loaded_keyring);
   auto feed = std::make_shared<turnpike::storage::ChangeFeed>();
-  auto store = openStore(options.db, feed);
+  auto store = openStore(options.db, feed, keyring);
   if (!store) return fail(store.error().message);
+  // Keys sealed under another keyring would not open: refuse to serve without them.
+  if (auto sealed = (*store)->checkSealedKeys(); !sealed) {
+    return fail("keyring " + keyringPath(options.db, options.keyring_file) + " (id " +
+                keyring->id() + ") does not fit the database: " + sealed.error().message +
+                "; start with the keyring file they were sealed under (--keyring-file)");
+  }
 
   const char* env_token = std::getenv("TURNPIKE_ADMIN_TOKEN");
   auto token = turnpike::admin::setUpAdminToken(**store, env_token ? env_token : "");
@@ -305,7 +344,8 @@ int exportConfig(const std::string& db, const std::string& output) {
   return kExitOk;
 }
 
-int importConfig(const std::string& db, const std::string& file, bool dry_run) {
+int importConfig(const std::string& db, const std::string& keyring_file, const std::string& file,
+                 bool dry_run) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail("cannot read " + file);
   std::stringstream buffer;
@@ -320,7 +360,9 @@ int importConfig(const std::string& db, const std::string& file, bool dry_run) {
     }
     return fail(text);
   }
-  auto store = openStore(db, nullptr);
+  auto keyring = openKeyring(db, keyring_file);
+  if (!keyring) return fail(keyring.error().message);
+  auto store = openStore(db, nullptr, *keyring);
   if (!store) return fail(store.error().message);
   auto replaced = (*store)->replaceConfig(std::move(*config), {.actor = "cli"}, dry_run);
   if (!replaced) {
@@ -428,6 +470,11 @@ int main(int argc, char** argv) {
                    "read on every request: for working on the UI")
       ->envname("TURNPIKE_UI_DIR")
       ->check(CLI::ExistingDirectory);
+  serve_cmd
+      ->add_option("--keyring-file", serve_options.keyring_file,
+                   "The key that seals certificates' private keys in the database (made, mode "
+                   "0600, when absent); default: the database file's name + .keyring")
+      ->envname("TURNPIKE_KEYRING_FILE");
   serve_cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error")
       ->envname("TURNPIKE_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -457,6 +504,11 @@ int main(int argc, char** argv) {
   import_cmd->add_option("--db", db, "SQLite database file")
       ->envname("TURNPIKE_DB")
       ->capture_default_str();
+  std::string import_keyring_file;
+  import_cmd
+      ->add_option("--keyring-file", import_keyring_file,
+                   "The keyring that seals certificates' private keys (as for serve)")
+      ->envname("TURNPIKE_KEYRING_FILE");
   import_cmd->add_flag("--dry-run", dry_run, "Print the changes without applying them");
 
   CLI11_PARSE(app, argc, argv);
@@ -467,6 +519,6 @@ int main(int argc, char** argv) {
   }
   if (migrate_cmd->parsed()) return migrate(db);
   if (export_cmd->parsed()) return exportConfig(db, output);
-  if (import_cmd->parsed()) return importConfig(db, import_file, dry_run);
+  if (import_cmd->parsed()) return importConfig(db, import_keyring_file, import_file, dry_run);
   return kExitFailure;
 }

@@ -219,23 +219,44 @@ std::string checkKeyMatches(std::string_view cert_pem, std::string_view key_pem)
   return "";
 }
 
-json toJson(const Certificate& c) {
-  return {{"id", c.id.empty() ? json(nullptr) : json(c.id)},
-          {"name", c.name},
-          {"cert", c.cert},
-          {"snis", c.snis},
-          {"default", c.is_default},
-          {"client_verify", toString(c.client_verify)},
-          {"client_ca", c.client_ca ? json(*c.client_ca) : json(nullptr)},
-          {"tags", c.tags},
-          {"subject", c.subject},
-          {"issuer", c.issuer},
-          {"not_before", c.not_before},
-          {"not_after", c.not_after},
-          {"key_type", c.key_type},
-          {"fingerprint_sha256", c.fingerprint_sha256},
-          {"created_at", c.created_at},
-          {"updated_at", c.updated_at}};
+std::string checkSealedForm(std::string_view text) {
+  constexpr std::string_view kPrefix = "v1:";
+  constexpr std::size_t kIdDigits = 16;
+  constexpr std::size_t kMinBoxBytes = 12 + 16;  // AES-GCM nonce and tag
+  const std::string_view expected =
+      "must be a sealed key as exported by GET /config (v1:<keyring id>:<base64>)";
+  if (!text.starts_with(kPrefix) || text.size() < kPrefix.size() + kIdDigits + 1 ||
+      text[kPrefix.size() + kIdDigits] != ':') {
+    return std::string(expected);
+  }
+  const std::string_view id = text.substr(kPrefix.size(), kIdDigits);
+  if (id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return std::string(expected);
+  }
+  const std::optional<std::string> box = base64Decode(text.substr(kPrefix.size() + kIdDigits + 1));
+  if (!box || box->size() < kMinBoxBytes) return std::string(expected);
+  return "";
+}
+
+json toJson(const Certificate& c, bool with_sealed_key) {
+  json out = {{"id", c.id.empty() ? json(nullptr) : json(c.id)},
+              {"name", c.name},
+              {"cert", c.cert},
+              {"snis", c.snis},
+              {"default", c.is_default},
+              {"client_verify", toString(c.client_verify)},
+              {"client_ca", c.client_ca ? json(*c.client_ca) : json(nullptr)},
+              {"tags", c.tags},
+              {"subject", c.subject},
+              {"issuer", c.issuer},
+              {"not_before", c.not_before},
+              {"not_after", c.not_after},
+              {"key_type", c.key_type},
+              {"fingerprint_sha256", c.fingerprint_sha256},
+              {"created_at", c.created_at},
+              {"updated_at", c.updated_at}};
+  if (with_sealed_key && !c.key_encrypted.empty()) out["key_encrypted"] = c.key_encrypted;
+  return out;
 }
 
 Result<Certificate> parseCertificate(const json& body, bool key_required) {
@@ -258,7 +279,21 @@ Result<Certificate> parseCertificate(const json& body, bool key_required) {
       cert_ok = inspected.ok();
       if (!cert_ok) errors.push_back(inspected.error().fields.front());
     }
-    if (r.get("key") == nullptr) {
+    const bool has_key = r.get("key") != nullptr;
+    const bool has_sealed_key = r.get("key_encrypted") != nullptr;
+    if (has_key && has_sealed_key) {
+      r.addError("key_encrypted", "give either key or key_encrypted, not both");
+    } else if (has_sealed_key) {
+      if (r.readString("key_encrypted", &c.key_encrypted)) {
+        std::string message = c.key_encrypted.size() > 2 * kMaxKeyPemBytes
+                                  ? "is too long to be a sealed key"
+                                  : checkSealedForm(c.key_encrypted);
+        if (!message.empty()) {
+          c.key_encrypted.clear();
+          r.addError("key_encrypted", std::move(message));
+        }
+      }
+    } else if (!has_key) {
       if (key_required) r.addError("key", "is required");
     } else if (readPem(r, "key", kMaxKeyPemBytes, &c.key_pem)) {
       std::string message = checkKeyMatches(cert_ok ? std::string_view(c.cert) : "", c.key_pem);

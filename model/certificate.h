@@ -3,11 +3,12 @@
 //
 //   Result<Certificate> c = parseCertificate(body);   // PEMs parsed, key checked against the leaf
 //   if (!c) return problem(c.error());                // every error names its field
-//   store.seal(c->key_pem) ...                        // the key never reaches the database as text
+//   store.create(*c, ...);                            // seals key_pem into key_encrypted
 //
 // parseCertificate fills the read-only fields (subject, issuer, validity, key type, SHA-256
-// fingerprint) from the leaf certificate. toJson never writes the key in any form; the store
-// decides where its sealed form goes.
+// fingerprint) from the leaf certificate. The key has two forms: "key", the PEM a client sends,
+// and "key_encrypted", the key sealed by the store's keyring (storage::Keyring), which is what
+// the database, the history and GET /config hold. The admin API's answers carry neither.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,10 @@ struct Certificate {
   // The private key in PEM (PKCS#8 or traditional), in plain text only between the parse of a
   // write and its sealing by the store; empty when read back.
   std::string key_pem;
+  // The private key sealed by the store's keyring ("v1:<keyring id>:<base64>", the certificate
+  // id as associated data): what is stored and exported. Empty until the store sealed key_pem,
+  // or when a write leaves the key to the stored certificate.
+  std::string key_encrypted;
   std::vector<std::string> snis;  // lower case; "api.example.com" or "*.example.org"
   bool is_default = false;        // "default": served when no SNI matches (one at most)
   ClientVerify client_verify = ClientVerify::kOff;
@@ -57,13 +62,20 @@ struct Certificate {
   bool operator==(const Certificate&) const = default;
 };
 
-// The admin form without the key: "key" is never written.
-nlohmann::json toJson(const Certificate& certificate);
+// The admin form: never "key". With `with_sealed_key`, also "key_encrypted" (when there is
+// one): the stored form, for the database, the history and GET /config.
+nlohmann::json toJson(const Certificate& certificate, bool with_sealed_key = false);
 
-// A write: every field checked, "key" required (the store keeps the existing one on a PATCH
-// that omits it); the PEMs parsed with OpenSSL and the key matched against the leaf.
-// `key_required`: false when the caller supplies the key some other way (a stored sealed key).
+// A write: every field checked, the PEMs parsed with OpenSSL and "key" matched against the
+// leaf. "key_encrypted" (a sealed key, as exported) is the alternative to "key"; only its form
+// is checked here, since only the store's keyring can open it. Both at once is an error on
+// "key_encrypted". `key_required`: one of them must be given (false when the caller supplies
+// the key some other way: the store keeps a stored certificate's key when a write omits it).
 Result<Certificate> parseCertificate(const nlohmann::json& body, bool key_required = true);
+
+// Whether `text` has the form of a sealed secret: "v1:" 16 lower-case hex digits ":" and the
+// canonical base64 of at least a nonce and a tag. "" when it has, else why not.
+std::string checkSealedForm(std::string_view text);
 
 // The read-only fields from `cert_pem`'s leaf into `out`; an error naming "cert" when it does
 // not parse. Used again when a stored certificate is loaded.

@@ -60,12 +60,17 @@ json arrayOf(const std::vector<T>& items) {
 json toJson(const Config& config) {
   json keys = json::array();
   for (const ApiKey& key : config.api_keys) keys.push_back(toJson(key, /*with_hash=*/true));
+  json certificates = json::array();
+  for (const Certificate& c : config.certificates) {
+    certificates.push_back(toJson(c, /*with_sealed_key=*/true));
+  }
   return {{"version", config.version},
           {"services", arrayOf(config.services)},
           {"routes", arrayOf(config.routes)},
           {"consumers", arrayOf(config.consumers)},
           {"api_keys", std::move(keys)},
-          {"rate_limit_policies", arrayOf(config.rate_limit_policies)}};
+          {"rate_limit_policies", arrayOf(config.rate_limit_policies)},
+          {"certificates", std::move(certificates)}};
 }
 
 Result<Config> parseConfig(const json& body) {
@@ -93,6 +98,10 @@ Result<Config> parseConfig(const json& body) {
         r, "rate_limit_policies", parseRateLimitPolicy, "name",
         [](const RateLimitPolicy& p) -> const std::string& { return p.name; },
         &config.rate_limit_policies);
+    readCollection(
+        r, "certificates",
+        [](const json& j) { return parseCertificate(j, /*key_required=*/false); }, "name",
+        [](const Certificate& c) -> const std::string& { return c.name; }, &config.certificates);
     r.finish();
   }
   if (!errors.empty()) return invalidEntity("config", std::move(errors));

@@ -1,4 +1,4 @@
-// Compile-time facts about the four top-level entity kinds, so that the store and the admin
+// Compile-time facts about the top-level entity kinds, so that the store and the admin
 // handlers can treat them alike:
 //
 //   template <class T> void f() { auto r = EntityTraits<T>::parse(body); ... }
@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "model/certificate.h"
 #include "model/consumer.h"
 #include "model/rate_limit_policy.h"
 #include "model/result.h"
@@ -62,6 +63,21 @@ struct EntityTraits<RateLimitPolicy> {
   static const std::string& name(const RateLimitPolicy& e) { return e.name; }
   static Result<RateLimitPolicy> parse(const nlohmann::json& body) {
     return parseRateLimitPolicy(body);
+  }
+};
+
+// A certificate's key may be left out of a write: the store keeps the stored one (and says
+// "key is required" when there is none).
+template <>
+struct EntityTraits<Certificate> {
+  static constexpr std::string_view kType = "certificate";
+  static constexpr std::string_view kCollection = "certificates";
+  static constexpr std::string_view kNameField = "name";
+  static constexpr bool kNameRequired = true;
+  static std::string& name(Certificate& e) { return e.name; }
+  static const std::string& name(const Certificate& e) { return e.name; }
+  static Result<Certificate> parse(const nlohmann::json& body) {
+    return parseCertificate(body, /*key_required=*/false);
   }
 };
 

@@ -1,6 +1,7 @@
 #include "storage/config_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "model/entity_traits.h"
 #include "model/identity.h"
 #include "storage/change_feed.h"
+#include "storage/keyring.h"
 #include "storage/migrations.h"
 
 namespace turnpike::storage {
@@ -43,13 +45,14 @@ struct DecodedDocs {
   }
 
   std::tuple<List<model::Service>, List<model::Route>, List<model::Consumer>,
-             List<model::RateLimitPolicy>>
+             List<model::RateLimitPolicy>, List<model::Certificate>>
       lists;
 };
 
 namespace {
 
 using model::ApiKey;
+using model::Certificate;
 using model::Consumer;
 using model::Error;
 using model::FieldError;
@@ -92,6 +95,12 @@ struct Table<RateLimitPolicy> {
   static constexpr const char* kTable = "rate_limit_policies";
   static constexpr const char* kNameColumn = "name";
   static constexpr const char* kNoun = "rate limit policy";
+};
+template <>
+struct Table<Certificate> {
+  static constexpr const char* kTable = "certificates";
+  static constexpr const char* kNameColumn = "name";
+  static constexpr const char* kNoun = "certificate";
 };
 
 constexpr const char* kApiKeyType = "api_key";
@@ -214,6 +223,23 @@ void bindTextOrNull(SQLite::Statement& s, int index, const std::string& text) {
   } else {
     s.bind(index, text);
   }
+}
+
+// The form an entity is stored in (its row's doc and its history entries): the API form, and
+// for a certificate its sealed key as well.
+template <class T>
+json storedJson(const T& e) {
+  if constexpr (std::is_same_v<T, Certificate>) {
+    return model::toJson(e, /*with_sealed_key=*/true);
+  } else {
+    return model::toJson(e);
+  }
+}
+
+// Overwrites a secret's bytes before its memory is released.
+void wipe(std::string& secret) {
+  OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
 }
 
 // --- Reading entities -------------------------------------------------------------------------
@@ -373,10 +399,13 @@ Result<model::Config> loadConfigTx(SQLite::Database& db, DecodedDocs& decoded) {
   if (!consumers) return consumers.error();
   auto policies = loadAll<RateLimitPolicy>(db, decoded.of<RateLimitPolicy>());
   if (!policies) return policies.error();
+  auto certificates = loadAll<Certificate>(db, decoded.of<Certificate>());
+  if (!certificates) return certificates.error();
   c.services = std::move(*services);
   c.routes = std::move(*routes);
   c.consumers = std::move(*consumers);
   c.rate_limit_policies = std::move(*policies);
+  c.certificates = std::move(*certificates);
   c.api_keys = loadKeys(db);
   return c;
 }
@@ -427,40 +456,68 @@ void syncPolicies(Statements& st, const char* table, const char* owner_column,
   }
 }
 
+// A certificate's server names, one row each, replacing the ones it had.
+void syncSnis(Statements& st, const Certificate& c) {
+  SQLite::Statement& del = st.get("DELETE FROM certificate_snis WHERE certificate_id = ?");
+  del.bind(1, c.id);
+  del.exec();
+  if (c.snis.empty()) return;
+  SQLite::Statement& ins =
+      st.get("INSERT INTO certificate_snis (sni, certificate_id) VALUES (?, ?)");
+  for (const std::string& sni : c.snis) {
+    ins.reset();
+    ins.bind(1, sni);
+    ins.bind(2, c.id);
+    ins.exec();
+  }
+}
+
 // Inserts or updates (by id) the row of `e`, whose references are already resolved to ids.
 template <class T>
 void writeEntity(Statements& st, const T& e, bool insert) {
   constexpr bool kIsRoute = std::is_same_v<T, Route>;
+  constexpr bool kIsCertificate = std::is_same_v<T, Certificate>;
   const std::string table = Table<T>::kTable;
   const std::string name_column = Table<T>::kNameColumn;
   std::string sql;
   if (insert) {
     sql = "INSERT INTO " + table + " (id, " + name_column + ", doc, tags, created_at, updated_at" +
-          (kIsRoute ? ", service_id" : "") + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6" +
-          (kIsRoute ? ", ?7" : "") + ")";
+          (kIsRoute ? ", service_id" : "") + (kIsCertificate ? ", is_default" : "") +
+          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6" + (kIsRoute || kIsCertificate ? ", ?7" : "") + ")";
   } else {
     sql = "UPDATE " + table + " SET " + name_column +
           " = ?2, doc = ?3, tags = ?4, created_at = ?5, updated_at = ?6" +
-          (kIsRoute ? ", service_id = ?7" : "") + " WHERE id = ?1";
+          (kIsRoute ? ", service_id = ?7" : "") + (kIsCertificate ? ", is_default = ?7" : "") +
+          " WHERE id = ?1";
   }
   SQLite::Statement& s = st.get(sql);
   s.bind(1, e.id);
   bindTextOrNull(s, 2, model::EntityTraits<T>::name(e));
-  s.bind(3, model::toJson(e).dump());
+  s.bind(3, storedJson(e).dump());
   s.bind(4, tagsJson(e.tags));
   s.bind(5, e.created_at);
   s.bind(6, e.updated_at);
   if constexpr (kIsRoute) bindTextOrNull(s, 7, e.service);
+  if constexpr (kIsCertificate) s.bind(7, e.is_default ? 1 : 0);
   s.exec();
   if constexpr (kIsRoute) {
     syncPolicies(st, "route_policies", "route_id", e.id, e.rate_limit_policies);
   } else if constexpr (std::is_same_v<T, Consumer>) {
     syncPolicies(st, "consumer_policies", "consumer_id", e.id, e.rate_limit_policies);
+  } else if constexpr (kIsCertificate) {
+    syncSnis(st, e);
   }
 }
 
 template <class T>
 void deleteEntity(Statements& st, const std::string& id) {
+  if constexpr (std::is_same_v<T, Certificate>) {
+    // The cascade would do it too; explicitly, so that a replacement that hands this
+    // certificate's names to another one never depends on when cascades run.
+    SQLite::Statement& snis = st.get("DELETE FROM certificate_snis WHERE certificate_id = ?");
+    snis.bind(1, id);
+    snis.exec();
+  }
   SQLite::Statement& s = st.get(std::string("DELETE FROM ") + Table<T>::kTable + " WHERE id = ?");
   s.bind(1, id);
   s.exec();
@@ -505,8 +562,8 @@ Change changeOf(const std::optional<T>& before, const std::optional<T>& after) {
   Change c;
   c.entity_type = std::string(model::EntityTraits<T>::kType);
   c.entity_id = after ? after->id : before->id;
-  c.before = before ? model::toJson(*before) : json(nullptr);
-  c.after = after ? model::toJson(*after) : json(nullptr);
+  c.before = before ? storedJson(*before) : json(nullptr);
+  c.after = after ? storedJson(*after) : json(nullptr);
   return c;
 }
 
@@ -671,6 +728,158 @@ model::Status prepareInsert(SQLite::Database& db, T& e) {
   return model::Ok{};
 }
 
+// --- Certificates ------------------------------------------------------------------------------
+
+// The key `have` holds, opened; nullopt when it has none or it does not open under `keyring`.
+std::optional<std::string> openStoredKey(const Keyring* keyring, const Certificate* have) {
+  if (keyring == nullptr || have == nullptr || have->key_encrypted.empty()) return std::nullopt;
+  Result<std::string> plain = keyring->unseal(have->key_encrypted, have->id);
+  if (!plain) return std::nullopt;
+  return std::move(*plain);
+}
+
+// Settles where the key of `want` (whose id is final) comes from, against `have`, the stored
+// certificate it replaces (null when there is none):
+//  - "key" (PEM) is sealed; when it is the key `have` holds, `have`'s sealed form is kept, so
+//    that sending the same key again changes nothing;
+//  - "key_encrypted" must open under `keyring` for this certificate's id and be the key of
+//    want.cert (when it is `have`'s key, `have`'s sealed form is kept);
+//  - neither keeps `have`'s key, which must still be the key of want.cert.
+// Leaves key_pem empty (wiped) and key_encrypted set. Errors name "key" or "key_encrypted"
+// under `prefix` ("" or "certificates[2].").
+void settleKey(const Keyring* keyring, Certificate& want, const Certificate* have,
+               const std::string& prefix, FieldErrors& errors) {
+  const std::string key_field = prefix + "key";
+  const std::string sealed_field = prefix + "key_encrypted";
+  std::optional<std::string> stored;
+  auto wipeAll = [&] {
+    wipe(want.key_pem);
+    if (stored) wipe(*stored);
+  };
+  if (!want.key_pem.empty()) {
+    if (keyring == nullptr) {
+      errors.push_back({key_field, "cannot be stored: the server has no keyring"});
+      wipeAll();
+      return;
+    }
+    stored = openStoredKey(keyring, have);
+    want.key_encrypted = stored && *stored == want.key_pem ? have->key_encrypted
+                                                           : keyring->seal(want.key_pem, want.id);
+    wipeAll();
+    return;
+  }
+  if (!want.key_encrypted.empty()) {
+    if (keyring == nullptr) {
+      errors.push_back({sealed_field, "cannot be opened: the server has no keyring"});
+      return;
+    }
+    const std::optional<std::string> by = Keyring::sealedBy(want.key_encrypted);
+    if (by && *by != keyring->id()) {
+      errors.push_back({sealed_field, "was sealed under keyring " + *by +
+                                          ", not this server's keyring " + keyring->id() +
+                                          " (to move a key to another keyring, send it as key)"});
+      return;
+    }
+    Result<std::string> plain = keyring->unseal(want.key_encrypted, want.id);
+    if (!plain) {
+      errors.push_back({sealed_field,
+                        "does not open for this certificate: sealed for another certificate id, "
+                        "or altered"});
+      return;
+    }
+    std::string mismatch = model::checkKeyMatches(want.cert, *plain);
+    if (!mismatch.empty()) {
+      errors.push_back({sealed_field, "holds a key that " + mismatch});
+    } else {
+      stored = openStoredKey(keyring, have);
+      if (stored && *stored == *plain) want.key_encrypted = have->key_encrypted;
+    }
+    wipe(*plain);
+    wipeAll();
+    return;
+  }
+  if (have == nullptr || have->key_encrypted.empty()) {
+    errors.push_back({key_field, "is required"});
+    return;
+  }
+  want.key_encrypted = have->key_encrypted;
+  if (want.cert == have->cert) return;  // the kept key was checked against this cert already
+  if (keyring == nullptr) {
+    errors.push_back({key_field,
+                      "is required with a new cert: the server has no keyring to check "
+                      "the stored key against it"});
+    return;
+  }
+  stored = openStoredKey(keyring, have);
+  if (!stored) {
+    errors.push_back({key_field,
+                      "is required with a new cert: the stored key does not open under this "
+                      "server's keyring"});
+    return;
+  }
+  if (!model::checkKeyMatches(want.cert, *stored).empty()) {
+    errors.push_back({key_field,
+                      "is required with a new cert: the stored key is not the private key of its "
+                      "leaf certificate"});
+  }
+  wipeAll();
+}
+
+model::Status settleKeyOf(const Keyring* keyring, Certificate& want, const Certificate* have) {
+  FieldErrors errors;
+  settleKey(keyring, want, have, "", errors);
+  if (errors.empty()) return model::Ok{};
+  return invalidRefs(std::move(errors));
+}
+
+// A certificate about to be written must not claim what another one holds: one of its SNIs
+// (kConflict naming "snis[i]"), or being the default (kConflict naming "default").
+model::Status checkCertificateClaims(SQLite::Database& db, const Certificate& c) {
+  FieldErrors conflicts;
+  SQLite::Statement q(db,
+                      "SELECT c.name FROM certificate_snis s JOIN certificates c "
+                      "ON c.id = s.certificate_id WHERE s.sni = ? AND s.certificate_id <> ?");
+  for (size_t i = 0; i < c.snis.size(); ++i) {
+    q.reset();
+    q.bind(1, c.snis[i]);
+    q.bind(2, c.id);
+    if (q.executeStep()) {
+      conflicts.push_back(
+          {"snis[" + std::to_string(i) + "]",
+           "is already served by certificate '" + q.getColumn(0).getString() + "'"});
+    }
+  }
+  if (c.is_default) {
+    SQLite::Statement d(db, "SELECT name FROM certificates WHERE is_default = 1 AND id <> ?");
+    d.bind(1, c.id);
+    if (d.executeStep()) {
+      conflicts.push_back(
+          {"default", "certificate '" + d.getColumn(0).getString() + "' is already the default"});
+    }
+  }
+  if (conflicts.empty()) return model::Ok{};
+  std::string message = conflicts.size() == 1
+                            ? conflicts.front().field + ": " + conflicts.front().message
+                            : "the certificate claims what other certificates hold";
+  return Error::conflict(std::move(message), std::move(conflicts));
+}
+
+// Checks and seals a certificate of a single write (create or put), once its id is final.
+template <class T>
+model::Status prepareEntityWrite(SQLite::Database& db, const Keyring* keyring, T& e,
+                                 const std::optional<T>& current) {
+  if constexpr (std::is_same_v<T, Certificate>) {
+    if (auto ok = checkCertificateClaims(db, e); !ok) return ok;
+    return settleKeyOf(keyring, e, current ? &*current : nullptr);
+  } else {
+    (void)db;
+    (void)keyring;
+    (void)e;
+    (void)current;
+    return model::Ok{};
+  }
+}
+
 // --- Whole-configuration replacement ---------------------------------------------------------
 
 // One entity of the wanted configuration and the current entity it replaces, if any.
@@ -774,7 +983,7 @@ bool settleTimestamps(Slot<T>& slot, int64_t now) {
   const bool explicit_update = w.updated_at != 0;
   if (w.created_at == 0) w.created_at = slot.have->created_at;
   if (!explicit_update) w.updated_at = slot.have->updated_at;
-  if (model::toJson(w) == model::toJson(*slot.have)) return false;
+  if (storedJson(w) == storedJson(*slot.have)) return false;
   if (!explicit_update) w.updated_at = now;
   return true;
 }
@@ -810,6 +1019,48 @@ void releaseNames(SQLite::Database& db, const Plan<T>& plan) {
     }
     s.bind(2, slot.want.id);
     s.exec();
+  }
+}
+
+// Certificates that change give up their SNIs and default flag first, for the same reason:
+// two certificates may swap them within one replacement.
+void releaseClaims(Statements& st, const Plan<Certificate>& plan,
+                   const std::vector<bool>& changed) {
+  for (size_t i = 0; i < plan.slots.size(); ++i) {
+    if (!plan.slots[i].have || !changed[i]) continue;
+    const std::string& id = plan.slots[i].want.id;
+    SQLite::Statement& snis = st.get("DELETE FROM certificate_snis WHERE certificate_id = ?");
+    snis.bind(1, id);
+    snis.exec();
+    SQLite::Statement& flag = st.get("UPDATE certificates SET is_default = 0 WHERE id = ?");
+    flag.bind(1, id);
+    flag.exec();
+  }
+}
+
+// What the certificates of one document claim must not collide among themselves: an SNI in
+// two of them, or two defaults (kConflict-worthy; the database is replaced wholesale, so the
+// document is all there is to compare).
+void checkDocumentClaims(const Plan<Certificate>& plan, FieldErrors& conflicts) {
+  std::map<std::string, size_t> owner;  // sni -> index
+  std::optional<size_t> default_at;
+  for (size_t i = 0; i < plan.slots.size(); ++i) {
+    const Certificate& c = plan.slots[i].want;
+    for (size_t j = 0; j < c.snis.size(); ++j) {
+      auto [it, fresh] = owner.emplace(c.snis[j], i);
+      if (!fresh) {
+        conflicts.push_back({indexed("certificates", i) + ".snis[" + std::to_string(j) + "]",
+                             "is also a server name of " + indexed("certificates", it->second)});
+      }
+    }
+    if (c.is_default) {
+      if (default_at) {
+        conflicts.push_back({indexed("certificates", i) + ".default",
+                             indexed("certificates", *default_at) + " is already the default"});
+      } else {
+        default_at = i;
+      }
+    }
   }
 }
 
@@ -851,9 +1102,9 @@ struct ReplaceResult {
 // transaction is rolled back after everything was applied, so a dry run checks exactly what a
 // real one would.
 Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded,
-                                      model::Config config, const WriteOptions& options,
-                                      bool dry_run, const std::string& action,
-                                      const std::string& what) {
+                                      const Keyring* keyring, model::Config config,
+                                      const WriteOptions& options, bool dry_run,
+                                      const std::string& action, const std::string& what) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   Statements st(db);
   // Entities move in dependency order below, but a wholesale replacement can still need a
@@ -872,6 +1123,16 @@ Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded
   Plan<Service> services = matchEntities(std::move(config.services), current->services, errors);
   Plan<Consumer> consumers = matchEntities(std::move(config.consumers), current->consumers, errors);
   Plan<Route> routes = matchEntities(std::move(config.routes), current->routes, errors);
+  Plan<Certificate> certificates =
+      matchEntities(std::move(config.certificates), current->certificates, errors);
+  FieldErrors conflicts;
+  checkDocumentClaims(certificates, conflicts);
+  // Every id is final now: keys can be sealed and opened.
+  for (size_t i = 0; i < certificates.slots.size(); ++i) {
+    Slot<Certificate>& slot = certificates.slots[i];
+    settleKey(keyring, slot.want, slot.have ? &*slot.have : nullptr,
+              indexed("certificates", i) + ".", errors);
+  }
 
   auto resolve = [&errors](const std::map<std::string, std::string>& ids, std::string& ref,
                            const std::string& field, const char* noun) {
@@ -950,6 +1211,12 @@ Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded
   }
 
   if (!errors.empty()) return invalidRefs(std::move(errors));
+  if (!conflicts.empty()) {
+    std::string message = conflicts.size() == 1
+                              ? conflicts.front().field + ": " + conflicts.front().message
+                              : "certificates claim the same server names or default";
+    return Error::conflict(std::move(message), std::move(conflicts));
+  }
 
   std::vector<bool> key_changed;
   for (Slot<ApiKey>& slot : keys) {
@@ -968,6 +1235,7 @@ Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded
   const std::vector<bool> service_changed = settleAll(services, now);
   const std::vector<bool> consumer_changed = settleAll(consumers, now);
   const std::vector<bool> route_changed = settleAll(routes, now);
+  const std::vector<bool> certificate_changed = settleAll(certificates, now);
 
   ReplaceOutcome out;
   // Deletes first (dependents before what they depend on), so that freed names and key hashes
@@ -990,20 +1258,25 @@ Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded
   applyDeletes(st, consumers, out);
   applyDeletes(st, services, out);
   applyDeletes(st, policies, out);
+  applyDeletes(st, certificates, out);
 
   releaseNames(db, policies);
   releaseNames(db, services);
   releaseNames(db, consumers);
   releaseNames(db, routes);
+  releaseNames(db, certificates);
+  releaseClaims(st, certificates, certificate_changed);
   applyUpdates(st, policies, policy_changed, out);
   applyUpdates(st, services, service_changed, out);
   applyUpdates(st, consumers, consumer_changed, out);
   applyUpdates(st, routes, route_changed, out);
+  applyUpdates(st, certificates, certificate_changed, out);
 
   applyCreates(st, policies, out);
   applyCreates(st, services, out);
   applyCreates(st, consumers, out);
   applyCreates(st, routes, out);
+  applyCreates(st, certificates, out);
   for (const Slot<ApiKey>& slot : keys) {
     if (slot.have) continue;
     writeKey(st, slot.want, /*insert=*/true);
@@ -1075,6 +1348,7 @@ Result<model::Config> configAtTx(SQLite::Database& db, DecodedDocs& decoded, int
   for (const auto& e : current->rate_limit_policies) {
     keep("rate_limit_policy", e.id, model::toJson(e));
   }
+  for (const auto& e : current->certificates) keep("certificate", e.id, storedJson(e));
   for (const auto& k : current->api_keys) keep(kApiKeyType, k.id, keyJson(k));
 
   SQLite::Statement q(db,
@@ -1144,6 +1418,11 @@ Result<model::Config> configAtTx(SQLite::Database& db, DecodedDocs& decoded, int
     if (!e) return e.error();
     c.rate_limit_policies.push_back(std::move(*e));
   }
+  for (const json& j : ordered(state["certificate"])) {
+    auto e = fromHistory<Certificate>(j);
+    if (!e) return e.error();
+    c.certificates.push_back(std::move(*e));
+  }
   for (const json& j : ordered(state[kApiKeyType])) {
     auto k = model::parseExportedApiKey(j);
     if (!k) return Error::internal("history holds an unreadable api key: " + k.error().message);
@@ -1157,16 +1436,18 @@ Result<model::Config> configAtTx(SQLite::Database& db, DecodedDocs& decoded, int
 // --- ConfigStore --------------------------------------------------------------------------------
 
 ConfigStore::ConfigStore(std::string path, std::unique_ptr<SQLite::Database> db,
-                         std::shared_ptr<ChangeFeed> feed)
+                         std::shared_ptr<ChangeFeed> feed, std::shared_ptr<const Keyring> keyring)
     : path_(std::move(path)),
       db_(std::move(db)),
       decoded_(std::make_unique<DecodedDocs>()),
-      feed_(std::move(feed)) {}
+      feed_(std::move(feed)),
+      keyring_(std::move(keyring)) {}
 
 ConfigStore::~ConfigStore() = default;
 
-model::Result<std::unique_ptr<ConfigStore>> ConfigStore::open(const std::string& path,
-                                                              std::shared_ptr<ChangeFeed> feed) {
+model::Result<std::unique_ptr<ConfigStore>> ConfigStore::open(
+    const std::string& path, std::shared_ptr<ChangeFeed> feed,
+    std::shared_ptr<const Keyring> keyring) {
   return guarded([&]() -> model::Result<std::unique_ptr<ConfigStore>> {
     auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
                                                  kBusyTimeoutMs);
@@ -1177,7 +1458,8 @@ model::Result<std::unique_ptr<ConfigStore>> ConfigStore::open(const std::string&
     db->exec("PRAGMA foreign_keys = ON");
     auto migrated = migrate(*db, embeddedMigrations());
     if (!migrated) return migrated.error();
-    return std::unique_ptr<ConfigStore>(new ConfigStore(path, std::move(db), std::move(feed)));
+    return std::unique_ptr<ConfigStore>(
+        new ConfigStore(path, std::move(db), std::move(feed), std::move(keyring)));
   });
 }
 
@@ -1225,6 +1507,9 @@ model::Result<Written<T>> ConfigStore::create(T entity, const WriteOptions& opti
     Statements st(*db_);
     if (auto ok = prepareInsert(*db_, entity); !ok) return ok.error();
     if (auto ok = resolveReferences(*db_, entity); !ok) return ok.error();
+    if (auto ok = prepareEntityWrite<T>(*db_, keyring_.get(), entity, std::nullopt); !ok) {
+      return ok.error();
+    }
     entity.created_at = entity.updated_at = nowSeconds();
     writeEntity(st, entity, /*insert=*/true);
     const int64_t version =
@@ -1275,6 +1560,9 @@ model::Result<Written<T>> ConfigStore::put(std::string_view id_or_name, T entity
       if (by_id) entity.id = ref;
       if (auto ok = prepareInsert(*db_, entity); !ok) return ok.error();
       if (auto ok = resolveReferences(*db_, entity); !ok) return ok.error();
+      if (auto ok = prepareEntityWrite<T>(*db_, keyring_.get(), entity, std::nullopt); !ok) {
+        return ok.error();
+      }
       entity.created_at = entity.updated_at = nowSeconds();
       writeEntity(st, entity, /*insert=*/true);
       const int64_t version =
@@ -1296,9 +1584,12 @@ model::Result<Written<T>> ConfigStore::put(std::string_view id_or_name, T entity
       }
     }
     if (auto ok = resolveReferences(*db_, entity); !ok) return ok.error();
+    if (auto ok = prepareEntityWrite<T>(*db_, keyring_.get(), entity, current); !ok) {
+      return ok.error();
+    }
     entity.created_at = current->created_at;
     entity.updated_at = current->updated_at;
-    if (model::toJson(entity) == model::toJson(*current)) {
+    if (storedJson(entity) == storedJson(*current)) {
       // Same content: nothing to commit, so no new version and no history entry.
       return Written<T>{std::move(entity), readVersion(*db_), false};
     }
@@ -1489,7 +1780,8 @@ model::Result<Counts> ConfigStore::counts() {
     SQLite::Statement q(*db_,
                         "SELECT (SELECT count(*) FROM services), (SELECT count(*) FROM routes), "
                         "(SELECT count(*) FROM consumers), (SELECT count(*) FROM api_keys), "
-                        "(SELECT count(*) FROM rate_limit_policies)");
+                        "(SELECT count(*) FROM rate_limit_policies), "
+                        "(SELECT count(*) FROM certificates)");
     q.executeStep();
     Counts c;
     c.services = q.getColumn(0).getInt64();
@@ -1497,7 +1789,33 @@ model::Result<Counts> ConfigStore::counts() {
     c.consumers = q.getColumn(2).getInt64();
     c.api_keys = q.getColumn(3).getInt64();
     c.rate_limit_policies = q.getColumn(4).getInt64();
+    c.certificates = q.getColumn(5).getInt64();
     return c;
+  });
+}
+
+model::Status ConfigStore::checkSealedKeys() {
+  std::lock_guard lock(mu_);
+  return guarded([&]() -> model::Status {
+    SQLite::Statement q(*db_,
+                        "SELECT name, json_extract(doc, '$.key_encrypted') FROM certificates "
+                        "ORDER BY seq");
+    while (q.executeStep()) {
+      const std::string name = q.getColumn(0).getString();
+      const std::optional<std::string> by = Keyring::sealedBy(q.getColumn(1).getString());
+      if (!by) {
+        return Error::internal("certificate '" + name + "' has no sealed key");
+      }
+      if (keyring_ == nullptr) {
+        return Error::internal("certificate '" + name + "' has a key sealed under keyring " + *by +
+                               ", and no keyring is loaded");
+      }
+      if (*by != keyring_->id()) {
+        return Error::internal("certificate '" + name + "' has its key sealed under keyring " +
+                               *by + ", not under the loaded keyring " + keyring_->id());
+      }
+    }
+    return model::Ok{};
   });
 }
 
@@ -1516,7 +1834,8 @@ model::Result<ConfigReplaced> ConfigStore::replaceConfig(model::Config config,
                                                          std::string action) {
   std::unique_lock lock(mu_);
   auto r = guarded([&]() -> Result<ReplaceResult> {
-    return replaceConfigTx(*db_, *decoded_, std::move(config), options, dry_run, action, action);
+    return replaceConfigTx(*db_, *decoded_, keyring_.get(), std::move(config), options, dry_run,
+                           action, action);
   });
   lock.unlock();
   if (!r) return r.error();
@@ -1604,7 +1923,8 @@ model::Result<ConfigReplaced> ConfigStore::restore(int64_t version, const WriteO
       return configAtTx(*db_, *decoded_, version);
     }();
     if (!old) return old.error();
-    return replaceConfigTx(*db_, *decoded_, std::move(*old), options, /*dry_run=*/false, "restore",
+    return replaceConfigTx(*db_, *decoded_, keyring_.get(), std::move(*old), options,
+                           /*dry_run=*/false, "restore",
                            "restore version " + std::to_string(version));
   });
   lock.unlock();
@@ -1647,6 +1967,7 @@ TURNPIKE_STORAGE_INSTANTIATE(model::Service)
 TURNPIKE_STORAGE_INSTANTIATE(model::Route)
 TURNPIKE_STORAGE_INSTANTIATE(model::Consumer)
 TURNPIKE_STORAGE_INSTANTIATE(model::RateLimitPolicy)
+TURNPIKE_STORAGE_INSTANTIATE(model::Certificate)
 
 #undef TURNPIKE_STORAGE_INSTANTIATE
 

@@ -14,6 +14,13 @@
 // and returned as ids; a missing reference is kInvalid naming the field ("service",
 // "rate_limit_policies[1]").
 //
+// Certificates' private keys are sealed here, with the keyring given to open(), once the
+// certificate's id is final (the id is the associated data): a write's "key" is sealed before
+// anything is stored, a write's "key_encrypted" must open under this keyring for this
+// certificate, and a write with neither keeps the stored certificate's key. The database, the
+// history and loadConfig() hold only the sealed form. Without a keyring, a certificate cannot
+// be given a key (kInvalid "no keyring").
+//
 // Thread-safe: one connection guarded by a mutex (admin writes are rare and short).
 //
 // Loads keep each entity decoded from its stored JSON together with that exact text, and reuse
@@ -42,6 +49,7 @@ class Database;
 namespace turnpike::storage {
 
 class ChangeFeed;
+class Keyring;
 struct DecodedDocs;  // private to config_store.cc
 
 struct ListQuery {
@@ -76,7 +84,8 @@ struct Deleted {
 
 // One entity's change: before/after are API forms (json null when absent).
 struct Change {
-  std::string entity_type;  // "service", "route", "consumer", "api_key", "rate_limit_policy"
+  // "service", "route", "consumer", "api_key", "rate_limit_policy", "certificate"
+  std::string entity_type;
   std::string entity_id;
   nlohmann::json before;
   nlohmann::json after;
@@ -97,19 +106,24 @@ struct ConfigReplaced {
 };
 
 struct Counts {
-  int64_t services = 0, routes = 0, consumers = 0, api_keys = 0, rate_limit_policies = 0;
+  int64_t services = 0, routes = 0, consumers = 0, api_keys = 0, rate_limit_policies = 0,
+          certificates = 0;
 };
 
 class ConfigStore {
  public:
   // Opens or creates the file, sets WAL, foreign_keys=ON, synchronous=FULL and a busy timeout,
   // and applies pending migrations. A database whose schema is newer than this binary's
-  // migrations is refused (kInternal with a message saying so). `feed` may be null.
-  static model::Result<std::unique_ptr<ConfigStore>> open(const std::string& path,
-                                                          std::shared_ptr<ChangeFeed> feed);
+  // migrations is refused (kInternal with a message saying so). `feed` may be null; so may
+  // `keyring` (then no certificate can be given a key).
+  static model::Result<std::unique_ptr<ConfigStore>> open(
+      const std::string& path, std::shared_ptr<ChangeFeed> feed,
+      std::shared_ptr<const Keyring> keyring = nullptr);
   ~ConfigStore();
 
-  // T is model::Service, model::Route, model::Consumer or model::RateLimitPolicy.
+  // T is model::Service, model::Route, model::Consumer, model::RateLimitPolicy or
+  // model::Certificate. A certificate's SNI already served by another certificate is kConflict
+  // naming "snis[i]"; a second default certificate is kConflict naming "default".
   template <class T>
   model::Result<T> get(std::string_view id_or_name);
   template <class T>
@@ -141,12 +155,18 @@ class ConfigStore {
   model::Result<int64_t> version();
   model::Result<Counts> counts();
 
+  // Ok when every stored certificate's key is sealed under this store's keyring; else kInternal
+  // naming the first certificate that is not, and the keyring ids (the keys cannot be opened:
+  // the server must not start with them).
+  model::Status checkSealedKeys();
+
   // The whole configuration at one version, read in one transaction.
   model::Result<model::Config> loadConfig();
 
   // Replaces the whole configuration atomically with `config` (references by id or name, as
   // for single writes; ids and timestamps given are kept). Returns the changes; with dry_run
-  // nothing is written. Nothing changed -> no new version.
+  // nothing is written. Nothing changed -> no new version. Errors name the entry
+  // ("certificates[1].snis[0]"); an SNI in two certificates, or two defaults, is kConflict.
   model::Result<ConfigReplaced> replaceConfig(model::Config config, const WriteOptions& options,
                                               bool dry_run, std::string action = "import");
 
@@ -166,13 +186,14 @@ class ConfigStore {
 
  private:
   ConfigStore(std::string path, std::unique_ptr<SQLite::Database> db,
-              std::shared_ptr<ChangeFeed> feed);
+              std::shared_ptr<ChangeFeed> feed, std::shared_ptr<const Keyring> keyring);
 
   std::string path_;
   std::mutex mu_;  // guards db_ and decoded_
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<DecodedDocs> decoded_;  // never null
   std::shared_ptr<ChangeFeed> feed_;
+  std::shared_ptr<const Keyring> keyring_;  // may be null; immutable
 };
 
 }  // namespace turnpike::storage

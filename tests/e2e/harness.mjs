@@ -8,7 +8,7 @@
 //                             UI embedded in the binary; for iterating on the UI without rebuilds
 //   TURNPIKE_E2E_SCREENSHOTS  where screenshots go (default: <build>/e2e-screenshots)
 
-import {spawn} from 'node:child_process';
+import {execFileSync, spawn} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,7 +40,30 @@ export function missingTools() {
     problems.push(`${chromiumPath} is missing (run ./scripts/test, which installs the ` +
         'chromium package)');
   }
+  if (!onPath('openssl')) problems.push('openssl is missing (the openssl package)');
   return problems;
+}
+
+function onPath(command) {
+  return (process.env.PATH || '').split(':').some((dir) =>
+    dir && fs.existsSync(path.join(dir, command)));
+}
+
+// A self-signed EC P-256 certificate for `host` (its CN and only DNS name) that expires in
+// `days` days, made by the openssl command: {cert, key}, both PEM.
+export function makeCertificate(host, days) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnpike-e2e-cert-'));
+  try {
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+      'ec_paramgen_curve:P-256', '-nodes', '-days', String(days), '-subj', `/CN=${host}`,
+      '-addext', `subjectAltName=DNS:${host}`, '-keyout', key, '-out', cert],
+    {stdio: ['ignore', 'ignore', 'pipe']});
+    return {cert: fs.readFileSync(cert, 'utf8'), key: fs.readFileSync(key, 'utf8')};
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
 }
 
 // The folder screenshots go to, emptied of old screenshots.

@@ -14,8 +14,8 @@ import fs from 'node:fs';
 import {after, describe, test} from 'node:test';
 
 import {launchChromium, openPage} from './browser.mjs';
-import {eventually, missingTools, screenshotDir, startTurnpike, startUpstream, stopProcess}
-  from './harness.mjs';
+import {eventually, makeCertificate, missingTools, screenshotDir, startTurnpike, startUpstream,
+  stopProcess} from './harness.mjs';
 
 const missing = missingTools();
 if (missing.length > 0) {
@@ -32,6 +32,7 @@ function uiTests() {
   const ROUTE = 'orders-api';
   const CONSUMER = 'acme-mobile';
   const POLICY = 'partner-tier';
+  const CERTIFICATE = 'shop-example-com';
 
   let upstream;
   let server;
@@ -673,6 +674,54 @@ function uiTests() {
         await ui.shot('dashboard-traffic');
       });
 
+  step('certificate', 'uploads a certificate, lists it with its expiry marked, never shows its key',
+      ['sign-in'], async () => {
+        const pair = makeCertificate('shop.example.com', 10);
+        const keyBody = pair.key.split('\n').filter((line) => line && !line.startsWith('-----'));
+        await navTo('Certificates', 'Certificates');
+        await visible(main().getByText(/No certificates yet/i), 'the empty certificate list');
+        await openNewForm('certificate');
+        await main().getByLabel('Name', {exact: true}).fill(CERTIFICATE);
+        await main().getByLabel('Certificate (PEM)', {exact: true}).fill(pair.cert);
+        // The key from a file, the way an operator would pick it.
+        await main().getByLabel('Private key (PEM): read from a file', {exact: true})
+            .setInputFiles({name: 'key.pem', mimeType: 'text/plain', buffer: Buffer.from(pair.key)});
+        const keyArea = main().getByLabel('Private key (PEM)', {exact: true});
+        await eventually('the key file read into the textarea',
+            async () => (await keyArea.inputValue()) === pair.key, {timeoutMs: 5000});
+        await main().getByLabel('SNIs', {exact: true}).fill('shop.example.com');
+        await ui.shot('certificate-new');
+        await submitForm('Create');
+        await visible(h1(CERTIFICATE), `the certificate's detail page (h1 "${CERTIFICATE}")`);
+        await visible(main().getByText('CN=shop.example.com').first(), 'the subject');
+        const detail = await main().innerText();
+        assert.doesNotMatch(detail, /PRIVATE KEY/, 'the detail page shows no key');
+        for (const line of keyBody) assert.ok(!detail.includes(line), 'no line of the key shows');
+        await ui.shot('certificate-detail');
+
+        // Editing without a key keeps the stored one (the key field starts empty).
+        await main().getByRole('button', {name: 'Edit', exact: true}).click();
+        await visible(keyArea, 'the key field of the edit form');
+        assert.equal(await keyArea.inputValue(), '', 'the edit form never shows the key');
+        await main().getByLabel('Tags', {exact: true}).fill('e2e');
+        await submitForm('Save');
+        await visible(h1(CERTIFICATE), 'the detail page after saving');
+
+        await navTo('Certificates', 'Certificates');
+        const row = rowWithLink(CERTIFICATE);
+        await visible(row, `the certificate "${CERTIFICATE}" in the list`);
+        const text = await row.innerText();
+        assert.match(text, /shop\.example\.com/, 'the list shows the SNI');
+        assert.match(text, /expires in (9|10) days/, 'the list says when it expires');
+        await visible(row.locator('.expiry.expiring'), 'the expiry marked as within 30 days');
+        await ui.shot('certificates');
+
+        await navTo('Dashboard', 'Dashboard');
+        await visible(main().getByRole('note', {name: 'Warnings'}).getByText(CERTIFICATE,
+            {exact: false}), 'a dashboard warning naming the certificate');
+        await ui.shot('dashboard-certificate-warning');
+      });
+
   step('session-end', 'a 401 from the API (a stale token) signs out: "Your session ended"',
       ['sign-in'], async () => {
         // Whatever key the UI keeps the token under: swap it for one the API refuses.
@@ -737,6 +786,7 @@ function uiTests() {
       ['/routes', 'Routes'], [`/routes/${ROUTE}`, ROUTE], ['/routes/new', null],
       ['/consumers', 'Consumers'], [`/consumers/${CONSUMER}`, CONSUMER],
       ['/policies', 'Rate-limit policies'], ['/policies/new', null],
+      ['/certificates', 'Certificates'], ['/certificates/new', null],
       ['/explain', 'Explain a request'], ['/history', 'History'], ['/history/1', 'Version 1'],
     ];
     for (const [hashPath, heading] of pages) {

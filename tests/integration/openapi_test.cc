@@ -28,7 +28,8 @@ using Operation = std::pair<std::string, std::string>;  // {"GET", "/services"}
 // The operations API.md promises, in OpenAPI path-template form.
 std::set<Operation> expectedOperations() {
   std::set<Operation> ops;
-  for (const char* collection : {"/services", "/routes", "/consumers", "/rate-limit-policies"}) {
+  for (const char* collection :
+       {"/services", "/routes", "/consumers", "/rate-limit-policies", "/certificates"}) {
     const std::string c = collection;
     ops.insert({"GET", c});
     ops.insert({"POST", c});
@@ -302,11 +303,18 @@ TEST_F(AdminOpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
         "RouteAuth",       "RequestTransform", "ResponseTransform", "PathRewrite",
         "JsonShape",       "Aggregate",        "AggregateBackend",  "Consumer",
         "RateLimitPolicy", "ApiKey",           "NewApiKey",         "ApiKeyCreated",
-        "Config",          "ConfigChanges",    "HistoryEntry",      "Problem"}) {
+        "Config",          "ConfigChanges",    "HistoryEntry",      "Problem",
+        "Certificate",     "CertificateStatus"}) {
     EXPECT_TRUE(doc["components"]["schemas"].contains(schema)) << "no schema " << schema;
   }
   EXPECT_TRUE(doc["components"]["schemas"]["ApiKeyCreated"]["properties"].contains("key"));
   EXPECT_FALSE(doc["components"]["schemas"]["ApiKey"]["properties"].contains("key"));
+  json certificate = doc["components"]["schemas"]["Certificate"]["properties"];
+  EXPECT_EQ(certificate["key"]["writeOnly"], true);
+  for (const char* field : {"subject", "issuer", "not_before", "not_after", "key_type",
+                            "fingerprint_sha256", "created_at", "updated_at"}) {
+    EXPECT_EQ(certificate[field]["readOnly"], true) << field;
+  }
   json problem = doc["components"]["schemas"]["Problem"]["properties"];
   for (const char* field : {"type", "title", "status", "detail", "errors"}) {
     EXPECT_TRUE(problem.contains(field)) << "Problem has no " << field;

@@ -10,12 +10,13 @@ import {views as serviceViews} from './views/services.js';
 import {views as routeViews} from './views/routes.js';
 import {views as consumerViews} from './views/consumers.js';
 import {views as policyViews} from './views/policies.js';
+import {views as certificateViews} from './views/certificates.js';
 import {views as explainViews} from './views/explain.js';
 import {views as historyViews} from './views/history.js';
 
 const allViews = [
   ...dashboardViews, ...serviceViews, ...routeViews, ...consumerViews, ...policyViews,
-  ...explainViews, ...historyViews,
+  ...certificateViews, ...explainViews, ...historyViews,
 ];
 
 const notFoundView = {

@@ -3,14 +3,17 @@
 //
 // The body is first handled as admin/handler_support.cc does (blank, too deep, not JSON, not an
 // object: a 400 before any model code runs). Then, for services, routes, consumers, rate-limit
-// policies, new and exported API keys and the whole config (PUT /config), and for every kind
-// also as a PATCH (merge_patch onto a valid entity's JSON, then parse), the invariants are:
+// policies, certificates, new and exported API keys and the whole config (PUT /config), and for
+// every kind also as a PATCH (merge_patch onto a valid entity's JSON, then parse), the
+// invariants are:
 //   - the parse function neither crashes nor throws (the admin API would answer 500, and
 //     model/json_reader.h promises that nothing throws);
 //   - a refusal is ErrorCode::kInvalid with at least one FieldError, each naming a field (only a
 //     member the client itself named "" may come back as the field "") and saying what is wrong;
 //   - an accepted value serializes (toJson) to JSON that parses again to the same value, and
-//     that JSON dumps as the admin API dumps it.
+//     that JSON dumps as the admin API dumps it. A certificate serializes in its stored form
+//     (with key_encrypted); its plain key is never serialized, so it is left out of the
+//     comparison.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +25,7 @@
 #include <string_view>
 
 #include "model/api_key.h"
+#include "model/certificate.h"
 #include "model/config.h"
 #include "model/consumer.h"
 #include "model/json_depth.h"
@@ -96,6 +100,24 @@ std::optional<json> check(std::string_view kind, const json& body, Parse parse, 
   }
 }
 
+// A certificate as the store parses writes (the key may be left out), without its plain key:
+// no JSON form carries that, so the round trip cannot compare it.
+Result<Certificate> parseCertificateWithoutPlainKey(const json& body) {
+  Result<Certificate> parsed = parseCertificate(body, /*key_required=*/false);
+  if (parsed) parsed->key_pem.clear();
+  return parsed;
+}
+
+// POST /certificates' own rule (a key is required) on top: only refusal and no-throw.
+void checkCertificateWithKey(const json& body) {
+  try {
+    auto parsed = parseCertificate(body);
+    if (!parsed) checkRefusal("certificate with key", body, parsed.error());
+  } catch (const std::exception& e) {
+    fail("certificate with key", std::string("exception escaped: ") + e.what());
+  }
+}
+
 // A new API key has no JSON form of its own; only refusal and no-throw are checked.
 void checkNewApiKey(const json& body) {
   try {
@@ -150,6 +172,34 @@ const json& validPolicy() {
   return value;
 }
 
+// A self-signed EC P-256 certificate for api.example.com, valid until 2126 (its key is not
+// kept: the PATCH pass leaves the key to the store, as the admin API does).
+constexpr std::string_view kCertificatePem = R"(-----BEGIN CERTIFICATE-----
+MIIBizCCATGgAwIBAgIUBKQa2JX1aZHjkAKbBMY/X3r9SRowCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPYXBpLmV4YW1wbGUuY29tMCAXDTI2MTIwNzIxMTgxNloYDzIx
+MjYxMTEzMjExODE2WjAaMRgwFgYDVQQDDA9hcGkuZXhhbXBsZS5jb20wWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAARM+kMxYuT9LPCwf+36p1FUweYM0KnNuzEpVK8f
+0iE01CFEIyrk5AanFp/H8WlBeC7H5t5WbScrQJ+o8svM6u0Xo1MwUTAdBgNVHQ4E
+FgQURHfxAqC68x/qG8X6P8/16BzMDd8wHwYDVR0jBBgwFoAURHfxAqC68x/qG8X6
+P8/16BzMDd8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiAw1pdF
+zVVKEGj9biMUZChozdTVwdo34EdSlJhIzyqkmAIhAN8UYKHX1Y8WAPxGkM0hGoo+
+C7AB/TjShcKHLSwCLOMi
+-----END CERTIFICATE-----
+)";
+
+const json& validCertificate() {
+  static const json value = toJson(
+      *parseCertificate(
+          {{"id", "5e0b5a52-2a9c-4b1e-9d1e-6f6b2f6c0a06"},
+           {"name", "example-com"},
+           {"cert", std::string(kCertificatePem)},
+           {"snis", {"api.example.com", "*.example.org"}},
+           {"key_encrypted", "v1:0123456789abcdef:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
+          /*key_required=*/false),
+      /*with_sealed_key=*/true);
+  return value;
+}
+
 }  // namespace
 }  // namespace turnpike::model
 
@@ -164,6 +214,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto consumer_json = [](const Consumer& e) { return toJson(e); };
   auto policy_json = [](const RateLimitPolicy& e) { return toJson(e); };
   auto key_json = [](const ApiKey& e) { return toJson(e, /*with_hash=*/true); };
+  auto certificate_json = [](const Certificate& e) { return toJson(e, /*with_sealed_key=*/true); };
   auto config_json = [](const Config& e) { return toJson(e); };
 
   check("service", *body, parseService, service_json);
@@ -171,13 +222,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check("consumer", *body, parseConsumer, consumer_json);
   check("rate limit policy", *body, parseRateLimitPolicy, policy_json);
   check("exported api key", *body, parseExportedApiKey, key_json);
+  check("certificate", *body, parseCertificateWithoutPlainKey, certificate_json);
+  checkCertificateWithKey(*body);
   checkNewApiKey(*body);
   // PUT /config ignores "version"; the round trip compares everything else.
   check(
       "config", *body,
       [](const json& j) {
         auto config = parseConfig(j);
-        if (config) config->version = 0;
+        if (config) {
+          config->version = 0;
+          for (Certificate& c : config->certificates) c.key_pem.clear();
+        }
         return config;
       },
       config_json);
@@ -186,5 +242,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   checkPatch("route patch", validRoute(), *body, parseRoute, route_json);
   checkPatch("consumer patch", validConsumer(), *body, parseConsumer, consumer_json);
   checkPatch("rate limit policy patch", validPolicy(), *body, parseRateLimitPolicy, policy_json);
+  checkPatch("certificate patch", validCertificate(), *body, parseCertificateWithoutPlainKey,
+             certificate_json);
   return 0;
 }

@@ -82,7 +82,8 @@ TEST_F(AdminApiTest, RoutesListsTheWholeApiAndEachIsDispatched) {
   std::set<std::pair<std::string, std::string>> specs;
   for (const RouteSpec& r : routes) specs.emplace(r.method, r.path);
   EXPECT_EQ(specs.size(), routes.size()) << "duplicate route";
-  for (const char* collection : {"/services", "/routes", "/consumers", "/rate-limit-policies"}) {
+  for (const char* collection :
+       {"/services", "/routes", "/consumers", "/rate-limit-policies", "/certificates"}) {
     std::string item = std::string(collection) + "/{id_or_name}";
     EXPECT_TRUE(specs.count({"GET", collection})) << collection;
     EXPECT_TRUE(specs.count({"POST", collection})) << collection;
@@ -107,7 +108,7 @@ TEST_F(AdminApiTest, RoutesListsTheWholeApiAndEachIsDispatched) {
     EXPECT_TRUE(specs.count(spec)) << spec.first << " " << spec.second;
   }
   EXPECT_TRUE(specs.count({"GET", "/routes/match"}));
-  EXPECT_EQ(routes.size(), 38u);
+  EXPECT_EQ(routes.size(), 44u);
 
   // Every template reaches a handler: never "no such resource", never 405.
   for (const RouteSpec& spec : routes) {

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <string>
 
+#include "model/config.h"
+#include "model/encoding.h"
 #include "tests/support/test_certificates.h"
 #include "tests/unit/model/model_test_util.h"
 
@@ -153,6 +155,68 @@ TEST_F(CertificateTest, DefaultNeedsNoSnisAndClientVerifyTakesItsCa) {
   EXPECT_EQ(r->client_verify, ClientVerify::kOptional);
   EXPECT_EQ(r->client_ca, ca_->cert_pem);
   EXPECT_EQ(toJson(*r)["client_verify"], "optional");
+}
+
+// A value of the sealed form (the model checks only the form; the store opens it).
+std::string sealedSample() {
+  return "v1:0123456789abcdef:" + base64Encode(std::string(12 + 16 + 40, 'x'));
+}
+
+TEST_F(CertificateTest, ASealedKeyIsTheAlternativeToTheKey) {
+  json b = body();
+  b.erase("key");
+  b["key_encrypted"] = sealedSample();
+  auto r = parseCertificate(b);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->key_encrypted, sealedSample());
+  EXPECT_TRUE(r->key_pem.empty());
+  EXPECT_FALSE(toJson(*r).contains("key_encrypted"));
+  EXPECT_EQ(toJson(*r, /*with_sealed_key=*/true)["key_encrypted"], sealedSample());
+  EXPECT_FALSE(toJson(*r, /*with_sealed_key=*/true).contains("key"));
+
+  b["key"] = leaf_->key_pem;
+  EXPECT_TRUE(hasFieldError(parseCertificate(b), "key_encrypted", "not both"));
+
+  b.erase("key");
+  for (const std::string& bad :
+       {std::string("v1:abc"),
+        std::string("v2:0123456789abcdef:") + base64Encode("0123456789abcdef0123456789abcdef"),
+        std::string("v1:0123456789ABCDEF:") + base64Encode(std::string(40, 'x')),
+        std::string("v1:0123456789abcdef:not base64"),
+        std::string("v1:0123456789abcdef:") + base64Encode("short")}) {
+    b["key_encrypted"] = bad;
+    EXPECT_TRUE(hasFieldError(parseCertificate(b), "key_encrypted", "sealed key")) << bad;
+  }
+  b["key_encrypted"] = 7;
+  EXPECT_TRUE(hasFieldError(parseCertificate(b), "key_encrypted", ""));
+}
+
+TEST_F(CertificateTest, ConfigCarriesCertificatesWithSealedKeys) {
+  json entry = body();
+  entry.erase("key");
+  entry["key_encrypted"] = sealedSample();
+  json keyless = body();
+  keyless.erase("key");
+  keyless["name"] = "keyless";
+  keyless["snis"] = {"keyless.example.com"};
+  auto config = parseConfig({{"certificates", {entry, keyless}}});
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->certificates.size(), 2u);
+  EXPECT_EQ(config->certificates[0].key_encrypted, sealedSample());
+  EXPECT_TRUE(config->certificates[1].key_encrypted.empty());  // the store keeps the stored key
+
+  const json exported = toJson(*config);
+  EXPECT_EQ(exported["certificates"][0]["key_encrypted"], sealedSample());
+  auto again = parseConfig(exported);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->certificates, config->certificates);
+
+  json broken = entry;
+  broken["cert"] = "nope";
+  EXPECT_TRUE(hasFieldError(parseConfig({{"certificates", {keyless, broken}}}),
+                            "certificates[1].cert", "PEM certificates"));
+  EXPECT_TRUE(hasFieldError(parseConfig({{"certificates", {entry, entry}}}), "certificates[1].name",
+                            "duplicate"));
 }
 
 TEST(SniMatchTest, AWildcardCoversExactlyOneLeftmostLabel) {

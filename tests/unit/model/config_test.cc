@@ -182,7 +182,8 @@ TEST(ConfigTest, ToJsonHoldsEveryCollectionAndKeyHashes) {
   EXPECT_EQ(j.at("consumers"), json::array({toJson(c.consumers[0])}));
   EXPECT_EQ(j.at("rate_limit_policies"), json::array({toJson(c.rate_limit_policies[0])}));
   EXPECT_EQ(j.at("api_keys").at(0).at("key_hash"), kHash);
-  EXPECT_EQ(j.size(), 6u);
+  EXPECT_EQ(j.at("certificates"), json::array());
+  EXPECT_EQ(j.size(), 7u);
   EXPECT_EQ(toJson(Config{}).at("services"), json::array());
 }
 

@@ -54,12 +54,13 @@ TEST_F(MigrationsTest, FromEmptyCreatesTheSchemaAndRecordsTheVersion) {
   auto report = migrate(db, embeddedMigrations());
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(report->from_version, 0);
-  EXPECT_EQ(report->to_version, 1);
-  EXPECT_THAT(report->applied, ElementsAre("initial"));
+  EXPECT_EQ(report->to_version, 2);
+  EXPECT_THAT(report->applied, ElementsAre("initial", "certificates"));
 
   for (const char* table :
        {"meta", "services", "routes", "consumers", "rate_limit_policies", "route_policies",
-        "consumer_policies", "api_keys", "history", "history_changes", "schema_migrations"}) {
+        "consumer_policies", "api_keys", "history", "history_changes", "schema_migrations",
+        "certificates", "certificate_snis"}) {
     EXPECT_TRUE(tableExists(db, table)) << table;
   }
   SQLite::Statement q(db, "SELECT version, name, applied_at FROM schema_migrations");
@@ -75,10 +76,10 @@ TEST_F(MigrationsTest, RunningAgainIsANoOp) {
   ASSERT_TRUE(migrate(db, embeddedMigrations()).ok());
   auto again = migrate(db, embeddedMigrations());
   ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(again->from_version, 1);
-  EXPECT_EQ(again->to_version, 1);
+  EXPECT_EQ(again->from_version, 2);
+  EXPECT_EQ(again->to_version, 2);
   EXPECT_TRUE(again->applied.empty());
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM schema_migrations").getInt64(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM schema_migrations").getInt64(), 2);
 }
 
 TEST_F(MigrationsTest, AppliesOnlyPendingMigrationsInVersionOrder) {
@@ -124,7 +125,7 @@ TEST_F(MigrationsTest, RefusesADatabaseFromANewerTurnpike) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.error().code, model::ErrorCode::kInternal);
   EXPECT_EQ(store.error().message,
-            "database schema version 7 is newer than this turnpike binary supports (1); "
+            "database schema version 7 is newer than this turnpike binary supports (2); "
             "upgrade turnpike");
 }
 
@@ -141,7 +142,7 @@ TEST_F(MigrationsTest, ReopeningAStoreKeepsItsDataAndAppliesNothing) {
   EXPECT_EQ(*version, 1);
   EXPECT_TRUE((*store)->get<model::Service>("orders").ok());
   SQLite::Database db = openRaw();
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM schema_migrations").getInt64(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM schema_migrations").getInt64(), 2);
 }
 
 TEST_F(MigrationsTest, OpenPutsTheFileInWalMode) {

@@ -27,6 +27,7 @@ export const views = [{path: '/', title: 'Dashboard', nav: 'dashboard', render: 
 async function renderDashboard(main) {
   const about = h('p', {class: 'hint'});
   const problem = h('div', {role: 'status'});
+  const warnings = h('div');
   const cards = h('dl', {class: 'cards'});
   const chart = h('div', {class: 'chart'});
   const routeTable = h('div');
@@ -34,6 +35,7 @@ async function renderDashboard(main) {
       h('h1', {text: 'Dashboard'}),
       about,
       problem,
+      warnings,
       h('section', {'aria-labelledby': 'status-heading'},
           h('h2', {id: 'status-heading', text: 'Status'}), cards),
       h('section', {'aria-labelledby': 'traffic-heading'},
@@ -51,6 +53,7 @@ async function renderDashboard(main) {
     addSample(requestedAt, parseRequestCounters(metrics));
     about.textContent = `Turnpike ${status.version}. Refreshed every ${POLL_MS / 1000} seconds; ` +
         `last at ${formatTime(Math.floor(Date.now() / 1000))}.`;
+    replace(warnings, warningList(status.warnings));
     replace(cards, statusCards(status));
     replace(chart, trafficChart(chart.clientWidth));
     replace(routeTable, routeTrafficTable());
@@ -91,7 +94,17 @@ const COUNT_LABELS = [
   ['consumers', 'Consumers'],
   ['rate_limit_policies', 'Rate-limit policies'],
   ['api_keys', 'API keys'],
+  ['certificates', 'Certificates'],
 ];
+
+// What the operator should act on (certificates that expire within 30 days or did), from
+// /status's warnings; nothing when there are none.
+function warningList(warnings) {
+  if (!warnings?.length) return null;
+  return h('div', {class: 'warnings', role: 'note', 'aria-label': 'Warnings'},
+      h('ul', {class: 'plain'}, warnings.map((text) => h('li', {text}))),
+      h('a', {href: '#/certificates', text: 'See the certificates'}));
+}
 
 function statusCards(status) {
   const counts = status.counts || {};
