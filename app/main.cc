@@ -30,6 +30,7 @@
 #include "admin/admin_auth.h"
 #include "admin/admin_server.h"
 #include "app/config_sync.h"
+#include "app/tls_snapshots.h"
 #include "model/config.h"
 #include "proxy/access_log.h"
 #include "proxy/proxy_server.h"
@@ -219,7 +220,11 @@ int serve(const ServeOptions& options) {
   // proxy server exists before the first publish: it listens to publishes to wake its workers.
   turnpike::proxy::SnapshotRegistry registry;
   turnpike::proxy::ProxyServer proxy(registry, proxy_options);
-  turnpike::app::ConfigSync sync(**store, *feed, registry);
+  // With a TLS listener, each build also loads the certificates it serves (keys unsealed).
+  turnpike::app::ConfigSync sync =
+      tls ? turnpike::app::ConfigSync(**store, *feed, registry,
+                                      turnpike::app::tlsSnapshotBuild(keyring))
+          : turnpike::app::ConfigSync(**store, *feed, registry);
   if (auto synced = sync.start(); !synced) {
     spdlog::error("the stored configuration did not build; the proxy starts empty: {}",
                   synced.error().message);

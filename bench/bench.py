@@ -18,6 +18,10 @@ the noise of a shared machine falls on every target alike. Scenario numbers foll
   4  1 MiB POST bodies                    8  added p99 latency at ~half the peak rate
   9  a three-backend aggregate route against the same three calls made one after another, and
      its CPU per call against three plain proxied requests'
+ 10  100 B GET over HTTPS, kept-alive connections (turnpike-tls against nginx-tls: the same
+     ECDSA P-256 certificate, protocols, ciphers and groups on both)
+ 11  new TLS connections per second: one 100 B request per connection, a full handshake each
+ 12  1 MiB GET responses over HTTPS (no splicing there: every byte is encrypted)
 
 Prints a table and writes JSON (default <build-dir>/bench-results.json, or $OUT). The exit
 status is 1 when the harness itself misbehaved (a wrk run with no requests, socket errors or
@@ -37,6 +41,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -53,8 +58,13 @@ WRK_SCRIPT = BENCH_DIR / "wrk" / "bench.lua"
 
 SMALL_BODY = 100
 LARGE_BODY = 1024 * 1024
+# Turnpike's TLS 1.2 suites (proxy/tls/server_context.cc), for nginx's TLS server too.
+TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 FORBIDDEN_PORTS = {80, 443, 8000, 8001}
-ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+TLS_SCENARIOS = [10, 11, 12]
 SHIPPED_SCENARIOS = [1, 2, 3, 4]  # also run with both access logs on
 
 TITLES = {
@@ -67,6 +77,9 @@ TITLES = {
     7: "admin write -> proxy propagation",
     8: "added latency at ~half of the peak rate",
     9: "3-backend aggregate vs 3 sequential calls",
+    10: "100 B GET over HTTPS, keep-alive",
+    11: "new TLS connections (1 request each)",
+    12: "1 MiB GET over HTTPS",
 }
 AGGREGATE_PARTS = ["/j/1", "/j/2", "/j/3"]
 
@@ -201,8 +214,10 @@ def http(method, url, body=None, headers=None, timeout=10):
     """One HTTP request with urllib: (status, body bytes). Used for readiness and sanity checks
     only, never for load."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    # The TLS targets present the bench's own self-signed certificate.
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -269,6 +284,8 @@ class Stack:
         self.upstream_port = free_port()
         self.nginx_port = free_port()
         self.nginx_logged_port = free_port()
+        self.nginx_tls_port = free_port()
+        self.tls = None  # (certificate, key) paths once made
         self.turnpike = None  # main Turnpike: base routes + 10 /r/ routes
         self.turnpike_10k = None  # scenario 5 only: base routes + 10,000 /r/ routes
         self.turnpike_logged = None  # as shipped: the default access log on
@@ -276,11 +293,46 @@ class Stack:
 
     # ---- lifecycle
 
-    def start_nginx(self, name, template, port, access_log="off"):
+    def make_certificate(self):
+        """One ECDSA P-256 certificate for both TLS targets, made with the openssl tool."""
+        cert, key = self.dir / "bench-cert.pem", self.dir / "bench-key.pem"
+        run_tool(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                  "-days", "2", "-subj", "/CN=bench.local",
+                  "-addext", "subjectAltName=DNS:bench.local"], timeout=30)
+        self.tls = (cert, key)
+
+    def nginx_tls_server(self):
+        """nginx's TLS server block: Turnpike's protocols, TLS 1.2 suites, groups and server
+        preference, session tickets on (nginx's default) and no session cache (Turnpike keeps
+        none), in front of the same upstream."""
+        cert, key = self.tls
+        return f"""
+    server {{
+        listen 127.0.0.1:{self.nginx_tls_port} ssl backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {TLS12_CIPHERS};
+        ssl_prefer_server_ciphers on;
+        ssl_ecdh_curve X25519:prime256v1;
+        ssl_session_tickets on;
+        location / {{
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffers 8 64k;
+            proxy_busy_buffers_size 128k;
+            proxy_max_temp_file_size 0;
+        }}
+    }}"""
+
+    def start_nginx(self, name, template, port, access_log="off", tls=False):
         conf = self.dir / f"{name}.conf"
         values = {
             "DIR": self.dir, "WORKERS": self.args.workers, "USER_DIRECTIVE": user_directive(),
             "UPSTREAM_PORT": self.upstream_port, "PROXY_PORT": port, "ACCESS_LOG": access_log,
+            "TLS_SERVER": self.nginx_tls_server() if tls else "",
             # 99 characters and a newline: the 100-byte body.
             "BODY_100": "x" * (SMALL_BODY - 1) + "\\n",
         }
@@ -292,9 +344,9 @@ class Stack:
                    lambda: http("GET", f"http://127.0.0.1:{port}/ready")[0] == 200, server)
         return server
 
-    def start_turnpike(self, name, access_log_off=True):
+    def start_turnpike(self, name, access_log_off=True, tls=False):
         """access_log_off=False: the default access log, to standard output (the server's log
-        file here), as a user runs it."""
+        file here), as a user runs it. tls: with the TLS listener too."""
         proxy_port, admin_port = free_port(), free_port()
         env = dict(os.environ, TURNPIKE_ADMIN_TOKEN=self.token)
         env.pop("TURNPIKE_ACCESS_LOG", None)
@@ -304,8 +356,11 @@ class Stack:
                 "--workers", str(self.args.workers), "--log-level", "warn"]
         if access_log_off:
             argv += ["--access-log", "off"]
+        tls_port = free_port() if tls else None
+        if tls:
+            argv += ["--proxy-listen-tls", f"127.0.0.1:{tls_port}"]
         server = Server(name, argv, self.dir / f"{name}.log", env=env)
-        server.proxy_port, server.admin_port = proxy_port, admin_port
+        server.proxy_port, server.admin_port, server.tls_port = proxy_port, admin_port, tls_port
         self.servers.append(server)
         wait_until(f"{name} admin API", lambda: self.admin(server, "GET", "/status")[0] == 200,
                    server)
@@ -315,12 +370,20 @@ class Stack:
         www = self.dir / "www"
         www.mkdir()
         (www / "1mb.bin").write_bytes(b"a" * LARGE_BODY)
+        tls = any(n in scenarios for n in TLS_SCENARIOS)
+        if tls:
+            self.make_certificate()
         self.upstream = self.start_nginx("upstream", BENCH_DIR / "nginx" / "upstream.conf.in",
                                          self.upstream_port)
         self.nginx = self.start_nginx("nginx", BENCH_DIR / "nginx" / "proxy.conf.in",
-                                      self.nginx_port)
-        self.turnpike = self.start_turnpike("turnpike")
+                                      self.nginx_port, tls=tls)
+        self.turnpike = self.start_turnpike("turnpike", tls=tls)
         self.configure_turnpike(self.turnpike, r_routes=10)
+        if tls:
+            cert, key = self.tls
+            self.admin_ok(self.turnpike, "POST", "/certificates?wait_for_proxy=true", {
+                "name": "bench", "cert": cert.read_text(), "key": key.read_text(),
+                "snis": ["bench.local"], "default": True})
         if any(n in scenarios for n in SHIPPED_SCENARIOS):
             self.nginx_logged = self.start_nginx(
                 "nginx-logged", BENCH_DIR / "nginx" / "proxy.conf.in", self.nginx_logged_port,
@@ -408,6 +471,10 @@ class Stack:
     # ---- targets
 
     def url(self, target, path):
+        if target == "nginx-tls":
+            return f"https://127.0.0.1:{self.nginx_tls_port}{path}"
+        if target == "turnpike-tls":
+            return f"https://127.0.0.1:{self.turnpike.tls_port}{path}"
         port = {"direct": self.upstream_port, "nginx": self.nginx_port,
                 "nginx-logged": self.nginx_logged_port}.get(target)
         if port is None:
@@ -416,6 +483,7 @@ class Stack:
 
     def server(self, target):
         return {"direct": self.upstream, "nginx": self.nginx, "turnpike": self.turnpike,
+                "turnpike-tls": self.turnpike, "nginx-tls": self.nginx,
                 "turnpike-10": self.turnpike, "turnpike-plain": self.turnpike,
                 "turnpike-10k": self.turnpike_10k,
                 "turnpike-logged": self.turnpike_logged,
@@ -854,6 +922,28 @@ def scenario_9(stack, args, report):
     return result
 
 
+def tls_scenario(number, spec, budget):
+    """Turnpike's TLS listener against nginx's, the same requests to each. `budget`: the ratio
+    Turnpike must reach, or None when the scenario only says where it stands."""
+    def run(stack, args, report):
+        result = load_scenario(stack, number, {"turnpike-tls": spec, "nginx-tls": spec}, args,
+                               report)
+        by_round = per_round_ratios(result["runs"], "turnpike-tls", "nginx-tls")
+        t = result["targets"]
+        result["ratios"] = {
+            "turnpike_vs_nginx": ratio(t["turnpike-tls"]["rps"], t["nginx-tls"]["rps"]),
+            "turnpike_vs_nginx_per_round": by_round,
+            "turnpike_vs_nginx_median_of_rounds": median(by_round),
+            "turnpike_vs_nginx_cpu_per_request": ratio(t["turnpike-tls"]["cpu_us_per_request"],
+                                                       t["nginx-tls"]["cpu_us_per_request"])}
+        r = median(by_round)
+        if budget is not None:
+            result["budget"] = {"what": f"Turnpike req/s >= {budget}x nginx over TLS (median "
+                                        "per round)", "value": r, "met": r >= budget}
+        return result
+    return run
+
+
 SCENARIO_RUNNERS = {
     1: proxy_scenario(1, {"path": "/s1", "expect_bytes": SMALL_BODY}),
     2: scenario_2,
@@ -865,6 +955,12 @@ SCENARIO_RUNNERS = {
     7: scenario_7,
     8: scenario_8,
     9: scenario_9,
+    10: tls_scenario(10, {"path": "/s1", "expect_bytes": SMALL_BODY}, 1.0),
+    # wrk opens a new connection after each response that says Connection: close, and keeps no
+    # TLS sessions: every request pays a full handshake (ECDHE + ECDSA P-256).
+    11: tls_scenario(11, {"path": "/s1", "expect_bytes": SMALL_BODY,
+                          "headers": {"Connection": "close"}}, 1.0),
+    12: tls_scenario(12, {"path": "/1mb", "expect_bytes": LARGE_BODY}, None),
 }
 
 
@@ -929,7 +1025,7 @@ def print_table(report):
             ratios = result.get("ratios", {})
             for target, s in result["targets"].items():
                 x_nginx = x_direct = ""
-                if target == "turnpike":
+                if target in ("turnpike", "turnpike-tls"):
                     x_nginx = fmt(ratios.get("turnpike_vs_nginx"), ".2f")
                     x_direct = fmt(ratios.get("turnpike_vs_direct"), ".2f")
                 elif target == "turnpike-logged":
@@ -1040,7 +1136,7 @@ def parse_args(argv):
     p.add_argument("--propagation-writes", type=int,
                    help="admin writes in scenario 7 (default 200)")
     p.add_argument("--scenarios", default=",".join(map(str, ALL_SCENARIOS)),
-                   help="comma-separated scenario numbers (default all: 1,2,...,9)")
+                   help="comma-separated scenario numbers (default all: 1,2,...,12)")
     p.add_argument("--out", default=os.environ.get("OUT"),
                    help="JSON results file (default $OUT, else <build-dir>/bench-results.json)")
     p.add_argument("--keep-tmp", action="store_true",
@@ -1056,7 +1152,7 @@ def parse_args(argv):
     except ValueError:
         p.error("--scenarios takes numbers such as 1,2,5")
     if not args.scenarios or any(s not in ALL_SCENARIOS for s in args.scenarios):
-        p.error("--scenarios: numbers from 1 to 9")
+        p.error("--scenarios: numbers from 1 to 12")
     if (args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.workers < 1
             or args.connections < 1 or args.threads < 1 or args.latency_connections < 0):
         p.error("--rounds, --duration, --workers, --connections and --threads must be "

@@ -3,25 +3,7 @@
 #include <array>
 #include <cctype>
 
-#include "model/api_key.h"
-
 namespace turnpike::proxy::tls {
-namespace {
-
-// What makes two certificates load into the same context.
-std::string contentKey(const model::Certificate& c) {
-  std::string material;
-  for (std::string_view part :
-       {std::string_view(c.name), std::string_view(c.cert), std::string_view(c.key_pem),
-        model::toString(c.client_verify), std::string_view(c.client_ca.value_or(""))}) {
-    material += std::to_string(part.size());
-    material += ':';
-    material += part;
-  }
-  return model::sha256Hex(material);
-}
-
-}  // namespace
 
 const ServerContext* CertificateTable::select(std::string_view server_name) const {
   std::array<char, 256> lower;  // a DNS name has at most 253 characters
@@ -39,26 +21,39 @@ const ServerContext* CertificateTable::select(std::string_view server_name) cons
 }
 
 model::Result<std::shared_ptr<const CertificateTable>> ContextCache::build(
-    const std::vector<model::Certificate>& certificates) {
+    const std::vector<model::Certificate>& certificates, const KeyOpener& open_key) {
   std::lock_guard lock(mu_);
   auto table = std::make_shared<CertificateTable>();
-  StringMap<std::shared_ptr<const ServerContext>> next;
+  StringMap<Loaded> next;
   Stats stats;
   table->contexts_.reserve(certificates.size());
   for (const model::Certificate& c : certificates) {
-    std::string key = contentKey(c);
+    const std::string& key = c.key_encrypted.empty() ? c.key_pem : c.key_encrypted;
+    const std::string client_ca = c.client_ca.value_or("");
     std::shared_ptr<const ServerContext> context;
-    if (auto it = by_content_.find(key); it != by_content_.end()) {
-      context = it->second;
+    if (auto it = by_id_.find(c.id); it != by_id_.end() && it->second.name == c.name &&
+                                     it->second.cert == c.cert && it->second.key == key &&
+                                     it->second.client_ca == client_ca &&
+                                     it->second.client_verify == c.client_verify) {
+      context = it->second.context;
       ++stats.reused;
     } else {
-      auto made = ServerContext::make(c);
+      model::Certificate opened = c;
+      if (open_key) {
+        auto pem = open_key(c);
+        if (!pem) {
+          return model::Error::internal("certificate '" + c.name +
+                                        "': the key does not open: " + pem.error().message);
+        }
+        opened.key_pem = std::move(*pem);
+      }
+      auto made = ServerContext::make(opened);
       if (!made) return made.error();
       context = std::move(*made);
       ++stats.loaded;
     }
-    next.insert_or_assign(std::move(key), context);
     const ServerContext* raw = context.get();
+    next.insert_or_assign(c.id, Loaded{c.name, c.cert, key, client_ca, c.client_verify, context});
     table->contexts_.push_back(std::move(context));
     for (const std::string& sni : c.snis) {
       if (sni.starts_with("*.")) {
@@ -69,7 +64,7 @@ model::Result<std::shared_ptr<const CertificateTable>> ContextCache::build(
     }
     if (c.is_default) table->default_ = raw;
   }
-  by_content_ = std::move(next);
+  by_id_ = std::move(next);
   stats_ = stats;
   return std::shared_ptr<const CertificateTable>(std::move(table));
 }

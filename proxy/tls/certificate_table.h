@@ -2,7 +2,7 @@
 // ContextCache, which builds tables and keeps each certificate's SSL_CTX for the next build.
 //
 //   ContextCache cache;                                     // lives as long as the process
-//   auto table = cache.build(certificates);                 // keys unsealed; off the workers
+//   auto table = cache.build(certificates, unseal);         // off the workers
 //   if (!table) keep the previous snapshot, log table.error()
 //   const ServerContext* picked = (*table)->select(sni);    // in the ClientHello callback
 //
@@ -11,17 +11,19 @@
 // certificate marked default; null when none applies (the listener then falls back to its
 // self-signed certificate, or refuses the handshake).
 //
-// Reuse: a certificate whose name, PEMs, key and client verification are the same as in the
-// previous build keeps its ServerContext (and so its OpenSSL session cache and the work of
-// parsing its chain); only changed or new certificates are loaded. Contexts no table uses any
-// more are dropped by the build after the one that last used them, and freed when the last
-// snapshot holding them goes.
+// Reuse: a certificate (by id) whose name, PEMs, key (sealed, or plain when it has no sealed
+// form) and client verification are byte for byte those of the previous build keeps its
+// ServerContext; only new and changed certificates have their key unsealed and loaded, so a
+// configuration change elsewhere costs a comparison per certificate. Contexts no table uses any
+// more are dropped from the cache by the next build, and freed when the last snapshot holding
+// them goes.
 //
 // THREAD: a CertificateTable is immutable; any thread may select(). ContextCache::build may be
 // called from any thread; builds are serialized.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,17 +62,28 @@ class ContextCache {
     std::size_t reused = 0;  // contexts the last build took over from the one before
   };
 
-  // A table of `certificates`, each with key_pem filled in. Fails, naming the certificate, when
-  // one does not load; nothing is kept from a failed build.
+  // The plain PEM key of a certificate (unsealing its key_encrypted), or why not.
+  using KeyOpener = std::function<model::Result<std::string>(const model::Certificate&)>;
+
+  // A table of `certificates`. `open_key` is asked for the key of each certificate that must be
+  // loaded; without one, key_pem is used. Fails, naming the certificate, when one does not load;
+  // nothing is kept from a failed build.
   [[nodiscard]] model::Result<std::shared_ptr<const CertificateTable>> build(
-      const std::vector<model::Certificate>& certificates);
+      const std::vector<model::Certificate>& certificates, const KeyOpener& open_key = nullptr);
 
   Stats lastBuild() const;
 
  private:
+  // What a context was loaded from; equal material, same context.
+  struct Loaded {
+    std::string name, cert, key, client_ca;  // key: the sealed key, or the plain one
+    model::ClientVerify client_verify = model::ClientVerify::kOff;
+    std::shared_ptr<const ServerContext> context;
+  };
+
   mutable std::mutex mu_;
-  StringMap<std::shared_ptr<const ServerContext>> by_content_;  // guarded by mu_
-  Stats stats_;                                                 // guarded by mu_
+  StringMap<Loaded> by_id_;  // guarded by mu_
+  Stats stats_;              // guarded by mu_
 };
 
 }  // namespace turnpike::proxy::tls

@@ -52,6 +52,7 @@ struct Outcome {
 model::Certificate certificateOf(const std::string& name, const TestCertificate& made,
                                  std::vector<std::string> snis, bool is_default = false) {
   model::Certificate c;
+  c.id = name;
   c.name = name;
   c.cert = made.cert_pem;
   c.key_pem = made.key_pem;
