@@ -84,10 +84,11 @@ ccache_summary() {
 }
 
 # ensure_e2e_tools: what the web UI end-to-end test (tests/e2e, CTest UiE2E) needs: Chromium,
-# Node.js with npm, and playwright-core in tests/e2e/node_modules (npm ci from the committed
-# package-lock.json; again whenever the lock file is newer than the install).
+# openssl (the certificate it uploads), Node.js with npm, and playwright-core in
+# tests/e2e/node_modules (npm ci from the committed package-lock.json; again whenever the lock
+# file is newer than the install).
 ensure_e2e_tools() {
-  ensure_packages chromium
+  ensure_packages chromium openssl
   # Debian's nodejs comes without npm; NodeSource's bundles it, and then the npm package must
   # not be installed beside it. So ask apt only for the commands that are missing.
   local node_pkgs=()

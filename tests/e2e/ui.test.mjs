@@ -716,6 +716,17 @@ function uiTests() {
         await visible(row.locator('.expiry.expiring'), 'the expiry marked as within 30 days');
         await ui.shot('certificates');
 
+        // The history names the change and links to the certificate.
+        await navTo('History', 'History');
+        const change = main().getByRole('row').filter({hasText: CERTIFICATE}).first();
+        await visible(change, `a history row naming the certificate "${CERTIFICATE}"`);
+        await change.getByRole('link').first().click();
+        await visible(main().getByRole('heading', {level: 1, name: /^Version \d+$/}),
+            'the page of the version');
+        await visible(main().getByRole('link', {name: CERTIFICATE, exact: true}),
+            'the certificate as a link in the change');
+        await ui.shot('history-certificate');
+
         await navTo('Dashboard', 'Dashboard');
         await visible(main().getByRole('note', {name: 'Warnings'}).getByText(CERTIFICATE,
             {exact: false}), 'a dashboard warning naming the certificate');

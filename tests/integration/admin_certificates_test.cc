@@ -299,5 +299,40 @@ TEST(AdminCertificateKeysTest, RefusesToStartWithAKeyringThatDoesNotFit) {
   EXPECT_EQ(tp.adminClient().get("/certificates/sealed-here").status, 200);
 }
 
+// `turnpike config export` then `config import` on a stopped server's database: the sealed keys
+// go out and come back under the keyring beside the database, and nothing changes; under
+// another keyring (--keyring-file) the import is refused naming the entry's key_encrypted.
+TEST(AdminCertificateKeysTest, CliExportAndImportKeepTheSealedKeys) {
+  TurnpikeProcess tp;
+  ASSERT_TRUE(tp.start());
+  HttpClient admin = tp.adminClient();
+  Response created =
+      admin.post("/certificates",
+                 certificateBody("cli", certificateFor("cli.example.com"), {"cli.example.com"}));
+  ASSERT_EQ(created.status, 201) << created;
+  tp.stop();
+
+  CommandResult exported = runTurnpike({"config", "export", "--db", tp.dbPath()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_THAT(exported.out, HasSubstr("\"key_encrypted\""));
+  EXPECT_THAT(exported.out, Not(HasSubstr("PRIVATE KEY")));
+  const std::string file = tp.dir() + "/exported.json";
+  ASSERT_TRUE(writeFile(file, exported.out));
+
+  CommandResult imported = runTurnpike({"config", "import", file, "--db", tp.dbPath()});
+  EXPECT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_THAT(imported.out, HasSubstr("imported: 0 change(s)"));
+
+  const std::string other = tp.dir() + "/other.keyring";
+  CommandResult refused =
+      runTurnpike({"config", "import", file, "--db", tp.dbPath(), "--keyring-file", other});
+  EXPECT_GT(refused.exit_code, 0) << refused.out;
+  EXPECT_THAT(refused.err, HasSubstr("certificates[0].key_encrypted"));
+  EXPECT_THAT(refused.err, HasSubstr("sealed under keyring"));
+
+  ASSERT_TRUE(tp.restart());
+  EXPECT_EQ(tp.adminClient().get("/certificates/cli").status, 200);
+}
+
 }  // namespace
 }  // namespace turnpike::test_support

@@ -9,9 +9,9 @@ const PAGE_SIZE = 50;
 
 // The UI page of each entity type history records (API keys have none of their own).
 const ENTITY_PAGES = {service: 'services', route: 'routes', consumer: 'consumers',
-  rate_limit_policy: 'policies'};
+  rate_limit_policy: 'policies', certificate: 'certificates'};
 const ENTITY_NAMES = {service: 'Service', route: 'Route', consumer: 'Consumer',
-  rate_limit_policy: 'Rate-limit policy', api_key: 'API key'};
+  rate_limit_policy: 'Rate-limit policy', api_key: 'API key', certificate: 'Certificate'};
 
 export const views = [
   {path: '/history', title: 'History', nav: 'history', render: renderHistory},
