@@ -18,6 +18,11 @@
 // more are dropped from the cache by the next build, and freed when the last snapshot holding
 // them goes.
 //
+// Cost (OpenSSL 3.0, the development machine): about 375 us to load a certificate (a new
+// SSL_CTX 145 us, the certificate's public key and the private key through OpenSSL's decoders
+// most of the rest), so 10,000 certificates take some 3.7 s at start-up; a build that loads
+// nothing new compares them in about 50 ms. Contexts take about 20 KiB each.
+//
 // THREAD: a CertificateTable is immutable; any thread may select(). ContextCache::build may be
 // called from any thread; builds are serialized.
 #pragma once

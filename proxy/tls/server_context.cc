@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -78,8 +79,32 @@ bool applyServerPolicy(SSL_CTX* ctx) {
          SSL_CTX_set1_groups_list(ctx, kGroups) == 1;
 }
 
-model::Result<std::shared_ptr<const ServerContext>> ServerContext::make(
-    const model::Certificate& c) {
+KeyDecoder::KeyDecoder()
+    : ctx_(OSSL_DECODER_CTX_new_for_pkey(&key_, "PEM", nullptr, nullptr, EVP_PKEY_KEYPAIR, nullptr,
+                                         nullptr)) {}
+
+KeyDecoder::~KeyDecoder() {
+  OSSL_DECODER_CTX_free(ctx_);
+  EVP_PKEY_free(key_);
+}
+
+std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> KeyDecoder::decode(std::string_view pem) {
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> out(nullptr, EVP_PKEY_free);
+  if (ctx_ == nullptr) return out;
+  EVP_PKEY_free(key_);
+  key_ = nullptr;
+  const auto* data = reinterpret_cast<const unsigned char*>(pem.data());
+  std::size_t size = pem.size();
+  if (OSSL_DECODER_from_data(ctx_, &data, &size) == 1) {
+    out.reset(key_);
+    key_ = nullptr;
+  }
+  ERR_clear_error();
+  return out;
+}
+
+model::Result<std::shared_ptr<const ServerContext>> ServerContext::make(const model::Certificate& c,
+                                                                        KeyDecoder* keys) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx || !applyServerPolicy(ctx.get())) return fail(c, "OpenSSL refused the TLS policy");
 
@@ -94,9 +119,9 @@ model::Result<std::shared_ptr<const ServerContext>> ServerContext::make(
     }
   }
   {
-    Bio bio(BIO_new_mem_buf(c.key_pem.data(), static_cast<int>(c.key_pem.size())));
-    std::unique_ptr<EVP_PKEY, OpensslDeleter> key(
-        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, noPassphrase, nullptr) : nullptr);
+    std::optional<KeyDecoder> own;
+    if (keys == nullptr) keys = &own.emplace();
+    auto key = keys->decode(c.key_pem);
     if (!key || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 ||
         SSL_CTX_check_private_key(ctx.get()) != 1) {
       return fail(c, "the private key does not load or does not match the certificate");

@@ -7,6 +7,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 
 #include "tests/support/http_client.h"
 #include "tests/support/proxy_fixture.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/test_upstream.h"
 #include "tests/support/tls_client.h"
 
@@ -41,6 +45,25 @@ int connectTo(uint16_t port, int timeout_ms) {
   return fd;
 }
 
+// The lower-case hex SHA-256 of a PEM certificate's DER form (what X-Client-Cert-Fingerprint
+// carries).
+std::string fingerprintOf(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  X509_digest(cert, EVP_sha256(), digest, &size);
+  X509_free(cert);
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    hex += kDigits[digest[i] >> 4];
+    hex += kDigits[digest[i] & 0xf];
+  }
+  return hex;
+}
+
 class ProxyTlsTest : public ProxySuiteTest {
  public:
   static void SetUpTestSuite() {
@@ -56,6 +79,16 @@ class ProxyTlsTest : public ProxySuiteTest {
   TlsConnection::Opened tls(TlsClientOptions options = {}) {
     if (options.server_name.empty()) options.server_name = host_;
     return TlsConnection::open(tls_port_, options);
+  }
+
+  // Uploads a certificate (waiting until the proxy serves it); returns the answer's body.
+  json upload(const std::string& name, const TestCertificate& pair, std::vector<std::string> snis,
+              json extra = json::object()) {
+    extra["name"] = name;
+    extra["cert"] = pair.cert_pem;
+    extra["key"] = pair.key_pem;
+    extra["snis"] = std::move(snis);
+    return create("/certificates", extra);
   }
 
   inline static uint16_t tls_port_ = 0;
@@ -225,6 +258,146 @@ TEST_F(ProxyTlsTest, CurlGetsAnswersOverHttps) {
   ASSERT_EQ(::pclose(pipe), 0) << command << "\n" << out;
   EXPECT_NE(out.find("\"upstream\":\"tls-f\""), std::string::npos) << out;
   EXPECT_NE(out.find(" 200 1.1"), std::string::npos) << out;
+}
+
+TEST_F(ProxyTlsTest, UploadedCertificatesAreChosenBySniAndVerify) {
+  TestUpstream up("tls-g");
+  up.start();
+  route(service(up.url()), {{"paths", {"/sni"}}});
+  TestCertificate ca = makeCertificate({.common_name = "Bench CA", .is_ca = true});
+  const std::string zone = uniqueName("w") + ".example.test";
+  TestCertificate exact =
+      makeCertificate({.common_name = host_, .dns_names = {host_}, .issuer = &ca});
+  TestCertificate wild =
+      makeCertificate({.common_name = "*." + zone, .dns_names = {"*." + zone}, .issuer = &ca});
+  upload(uniqueName("exact"), exact, {host_});
+  upload(uniqueName("wild"), wild, {"*." + zone});
+
+  // A client that verifies against the CA and the name: the handshake is the check.
+  auto exact_c = tls({.server_name = host_, .ca_pem = ca.cert_pem});
+  ASSERT_TRUE(exact_c) << exact_c.error;
+  EXPECT_EQ(exact_c.connection->peerCommonName(), host_);
+  EXPECT_EQ(exact_c.connection->request("GET", "/sni", host_).status, 200);
+
+  auto wild_c = tls({.server_name = "api." + zone, .ca_pem = ca.cert_pem});
+  ASSERT_TRUE(wild_c) << wild_c.error;
+  EXPECT_EQ(wild_c.connection->peerCommonName(), "*." + zone);
+
+  // One label only: a.b.<zone> is not covered, and falls to the self-signed certificate.
+  auto deep = tls({.server_name = "a.b." + zone});
+  ASSERT_TRUE(deep) << deep.error;
+  EXPECT_NE(deep.connection->peerCommonName(), "*." + zone);
+  EXPECT_FALSE(tls({.server_name = "a.b." + zone, .ca_pem = ca.cert_pem}))
+      << "a verifying client refuses what it gets";
+}
+
+TEST_F(ProxyTlsTest, ADefaultCertificateAnswersUnknownNamesUntilItIsDeleted) {
+  TestCertificate fallback = makeCertificate({.common_name = "fallback.example.test"});
+  const std::string name = uniqueName("default");
+  upload(name, fallback, {}, {{"default", true}});
+  auto c = tls({.server_name = uniqueName("nobody") + ".example.test"});
+  ASSERT_TRUE(c) << c.error;
+  EXPECT_EQ(c.connection->peerCommonName(), "fallback.example.test");
+  auto no_sni = TlsConnection::open(tls_port_, {});
+  ASSERT_TRUE(no_sni) << no_sni.error;
+  EXPECT_EQ(no_sni.connection->peerCommonName(), "fallback.example.test");
+
+  ASSERT_EQ(admin().request("DELETE", "/certificates/" + name + "?wait_for_proxy=true").status,
+            204);
+  auto after = tls({.server_name = uniqueName("nobody") + ".example.test"});
+  ASSERT_TRUE(after) << after.error;
+  EXPECT_EQ(after.connection->peerCommonName(), "turnpike");
+}
+
+TEST_F(ProxyTlsTest, ACertificateUpdateReachesNewHandshakesAndLeavesOpenConnections) {
+  TestUpstream up("tls-h");
+  up.start();
+  route(service(up.url()), {{"paths", {"/rot"}}});
+  const std::string name = uniqueName("rot");
+  TestCertificate before =
+      makeCertificate({.common_name = "before." + host_, .dns_names = {host_}});
+  upload(name, before, {host_});
+  auto open = tls();
+  ASSERT_TRUE(open) << open.error;
+  EXPECT_EQ(open.connection->peerCommonName(), "before." + host_);
+  ASSERT_EQ(open.connection->request("GET", "/rot", host_).status, 200);
+
+  TestCertificate after = makeCertificate({.common_name = "after." + host_, .dns_names = {host_}});
+  Response replaced =
+      admin().put("/certificates/" + name + "?wait_for_proxy=true",
+                  {{"cert", after.cert_pem}, {"key", after.key_pem}, {"snis", {host_}}});
+  ASSERT_EQ(replaced.status, 200) << replaced;
+
+  auto fresh = tls();
+  ASSERT_TRUE(fresh) << fresh.error;
+  EXPECT_EQ(fresh.connection->peerCommonName(), "after." + host_);
+  // The connection made before goes on, on the certificate it was made with.
+  Response still = open.connection->request("GET", "/rot", host_);
+  EXPECT_EQ(still.status, 200) << still;
+  EXPECT_EQ(still.json()["connection_requests"], 2);
+}
+
+TEST_F(ProxyTlsTest, ClientCertificatesReachTheUpstreamAsHeaders) {
+  TestUpstream up("tls-i");
+  up.start();
+  const std::string required_host = "required." + host_;
+  route(service(up.url()), {{"paths", {"/mtls"}}, {"hosts", {host_, required_host}}});
+  TestCertificate clients = makeCertificate({.common_name = "Clients CA", .is_ca = true});
+  TestCertificate alice = makeCertificate({.common_name = "alice", .issuer = &clients});
+  TestCertificate stranger = makeCertificate({.common_name = "stranger"});
+  upload(uniqueName("req"), makeCertificate({.common_name = required_host}), {required_host},
+         {{"client_verify", "required"}, {"client_ca", clients.cert_pem}});
+  upload(uniqueName("opt"), makeCertificate({.common_name = host_}), {host_},
+         {{"client_verify", "optional"}, {"client_ca", clients.cert_pem}});
+
+  // Required: no certificate, or one the CA did not sign, gets no HTTP at all (with TLS 1.3
+  // the refusal can come after the client's side of the handshake, at the first read).
+  for (const TestCertificate* who : {static_cast<const TestCertificate*>(nullptr),
+                                     static_cast<const TestCertificate*>(&stranger)}) {
+    TlsClientOptions options{.server_name = required_host};
+    if (who != nullptr) {
+      options.cert_pem = who->cert_pem;
+      options.key_pem = who->key_pem;
+    }
+    auto refused = TlsConnection::open(tls_port_, options);
+    if (refused) {
+      EXPECT_EQ(refused.connection->request("GET", "/mtls", required_host).status, 0);
+    }
+  }
+  auto with_alice =
+      tls({.server_name = required_host, .cert_pem = alice.cert_pem, .key_pem = alice.key_pem});
+  ASSERT_TRUE(with_alice) << with_alice.error;
+  Response r = with_alice.connection->request("GET", "/mtls", required_host,
+                                              {{"X-Client-Cert-Fingerprint", "forged"}});
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_EQ(r.json()["headers"]["x-client-cert-subject"], "CN=alice");
+  EXPECT_EQ(r.json()["headers"]["x-client-cert-fingerprint"], fingerprintOf(alice.cert_pem));
+
+  // Optional: without a certificate the request goes through, without the headers.
+  auto anonymous = tls();
+  ASSERT_TRUE(anonymous) << anonymous.error;
+  Response plain = anonymous.connection->request("GET", "/mtls", host_);
+  ASSERT_EQ(plain.status, 200) << plain;
+  EXPECT_FALSE(plain.json()["headers"].contains("x-client-cert-subject"));
+}
+
+TEST_F(ProxyTlsTest, AnExpiredCertificateIsStillServedAndFlagged) {
+  const std::string name = uniqueName("old");
+  TestCertificate expired = makeCertificate({.common_name = "old." + host_,
+                                             .dns_names = {"old." + host_},
+                                             .valid_from_s = -10 * 86400,
+                                             .valid_until_s = -86400});
+  upload(name, expired, {"old." + host_});
+  auto c = tls({.server_name = "old." + host_});
+  ASSERT_TRUE(c) << c.error;
+  EXPECT_EQ(c.connection->peerCommonName(), "old." + host_);
+  const json status = mustGet("/status");
+  EXPECT_NE(status.dump().find(name), std::string::npos) << status.dump(2);
+  bool warned = false;
+  for (const json& warning : status.value("warnings", json::array())) {
+    warned = warned || warning.dump().find(name) != std::string::npos;
+  }
+  EXPECT_TRUE(warned) << status.dump(2);
 }
 
 }  // namespace
