@@ -401,12 +401,14 @@ char* Session::chunk() {
 }
 
 asio::awaitable<void> Session::run() {
-  in_.reserve(kInitialBuffer);
   try {
+    // A TLS connection's buffer is made once its handshake is done: one that never finishes it
+    // costs only its TLS state.
     if (tls_ != nullptr && !co_await handshake()) {
       disarm();
       co_return;
     }
+    in_.reserve(kInitialBuffer);
     for (;;) {
       // The next request's headers, read here rather than in a coroutine of their own: a frame
       // less per request. On a malformed, oversized or slow request refuseRequestHeader()

@@ -16,8 +16,10 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "tests/support/http_client.h"
+#include "tests/support/process_stats.h"
 #include "tests/support/proxy_fixture.h"
 #include "tests/support/test_certificates.h"
 #include "tests/support/test_upstream.h"
@@ -225,6 +227,64 @@ TEST_F(ProxyTlsTest, AStalledHandshakeIsCutByTheHeaderTimeout) {
   EXPECT_LE(n, 0) << "closed without an answer";
   EXPECT_GE(waited, std::chrono::milliseconds(1000));
   EXPECT_LT(waited, std::chrono::milliseconds(4000)) << "the 1.5 s header timeout covers it";
+}
+
+TEST(ProxyTlsHalfOpenTest, TenThousandHalfOpenConnectionsAreBoundedAndCutByTheTimeout) {
+  // 5,000 connections that say nothing, then 5,000 that start a ClientHello and stall (the
+  // proxy then holds TLS state for them: Asio's two 17 KiB record buffers and OpenSSL's). Each
+  // kind costs a bounded amount, the listener keeps serving, and the header timeout (4 s here)
+  // closes them all. A process of its own: the suite's 1.5 s timeout would cut them while they
+  // are still being opened.
+  constexpr int kEach = 5'000;
+  const uint64_t own = raiseOwnFdLimit(2 * kEach + 500);
+  if (own < 2 * kEach + 200) GTEST_SKIP() << "this process may open only " << own << " descriptors";
+  const uint16_t tls_port = pickFreePort();
+  TurnpikeProcess tp(
+      {.extra_args = {"--workers", "2", "--access-log", "off", "--header-timeout-ms", "4000",
+                      "--proxy-listen-tls", "127.0.0.1:" + std::to_string(tls_port)}});
+  ASSERT_TRUE(tp.start());
+  const std::optional<FdLimits> child = fdLimits(tp.pid());
+  ASSERT_TRUE(child.has_value());
+  if (child->soft < 2 * kEach + 200) {
+    GTEST_SKIP() << "turnpike may open only " << child->soft << " descriptors";
+  }
+  const int fds_before = openFdCount(tp.pid());
+  std::vector<int> sockets;
+  sockets.reserve(2 * kEach);
+  // Opens kEach more connections, each sending `first` (maybe nothing); returns how much the
+  // proxy's resident memory grew per connection, in KiB, once it holds them all.
+  auto open = [&](std::string_view first) {
+    const uint64_t rss_before = rssBytes(tp.pid());
+    for (int i = 0; i < kEach; ++i) {
+      const int fd = connectTo(tls_port, 5000);
+      EXPECT_GE(fd, 0) << "connection " << i;
+      if (fd < 0) break;
+      if (!first.empty()) ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
+      sockets.push_back(fd);
+    }
+    EXPECT_TRUE(eventually(
+        [&] { return openFdCount(tp.pid()) >= fds_before + static_cast<int>(sockets.size()); },
+        std::chrono::seconds(10)))
+        << "the proxy holds " << openFdCount(tp.pid()) - fds_before << " of " << sockets.size();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the partial records read
+    const uint64_t rss = rssBytes(tp.pid());
+    return static_cast<double>(rss - std::min(rss, rss_before)) / kEach / 1024;
+  };
+  const double silent_kib = open("");
+  const double started_kib = open(std::string("\x16\x03\x01\x02\x00\x01\x00", 7));
+  std::printf(
+      "half-open TLS connections: %.1f KiB each when silent, %.1f KiB each with a "
+      "ClientHello begun\n",
+      silent_kib, started_kib);
+  EXPECT_LT(silent_kib, 8.0) << "a silent connection holds no TLS state";
+  EXPECT_LT(started_kib, 128.0);  // about 90 KiB on the development machine
+  auto c = TlsConnection::open(tls_port, {.server_name = "a.example.test"});
+  EXPECT_TRUE(c) << "the listener still serves: " << c.error;
+  c.connection.reset();
+  EXPECT_TRUE(eventually([&] { return openFdCount(tp.pid()) <= fds_before + 50; },
+                         std::chrono::seconds(15)))
+      << openFdCount(tp.pid()) - fds_before << " still open after the header timeout";
+  for (int fd : sockets) ::close(fd);
 }
 
 TEST_F(ProxyTlsTest, LargeBodiesCrossTlsBothWays) {
