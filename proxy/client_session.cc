@@ -1332,7 +1332,8 @@ asio::awaitable<bool> Session::handshake() {
 
 Session::Refusal Session::redirectToHttps() {
   // The same URL on the TLS listener: the host without its port, then the listener's port
-  // unless it is the default one.
+  // unless it is the default one. Without a TLS listener of our own, TLS is someone else's in
+  // front of us: the default port.
   std::string_view host = host_;
   if (const std::size_t colon = host.rfind(':');
       colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
@@ -1340,8 +1341,9 @@ Session::Refusal Session::redirectToHttps() {
   }
   refusal_detail_ = "https://";
   refusal_detail_.append(host);
-  if (options_.tls_port != 443)
-    refusal_detail_.append(":").append(std::to_string(options_.tls_port));
+  if (const uint16_t port = options_.tls ? options_.tls_port : 443; port != 443) {
+    refusal_detail_.append(":").append(std::to_string(port));
+  }
   const std::string_view target = request_->get().target();
   if (target.starts_with("/")) {
     refusal_detail_.append(target);
