@@ -176,6 +176,24 @@ TEST_F(TlsListenerTest, SessionsResumeAcrossOneKeyRotationNotTwo) {
   }
 }
 
+TEST(TicketKeysTest, TheSealingKeyIsReplacedOnScheduleAndThePreviousOneStillOpens) {
+  const TicketKeys::Clock::time_point t0 = TicketKeys::Clock::now();
+  TicketKeys keys(std::chrono::hours(1));
+  const TicketKeys::Key first = keys.sealingKey(t0);
+  EXPECT_EQ(keys.sealingKey(t0 + std::chrono::minutes(59)).name, first.name);
+  const TicketKeys::Key second = keys.sealingKey(t0 + std::chrono::minutes(61));
+  EXPECT_NE(second.name, first.name);
+  auto opened = keys.openingKey(first.name.data());
+  ASSERT_TRUE(opened);
+  EXPECT_FALSE(opened->second) << "the previous key opens, and asks for a new ticket";
+  ASSERT_TRUE(keys.openingKey(second.name.data()));
+  EXPECT_TRUE(keys.openingKey(second.name.data())->second);
+  // A third key: the first is forgotten.
+  keys.sealingKey(t0 + std::chrono::minutes(125));
+  EXPECT_FALSE(keys.openingKey(first.name.data()));
+  EXPECT_TRUE(keys.openingKey(second.name.data()));
+}
+
 TEST_F(TlsListenerTest, ASessionDoesNotResumeUnderAnotherCertificate) {
   auto t = table(true);
   Outcome first = shake(*listener_, t.get(), {.sni = "api.example.com"});
