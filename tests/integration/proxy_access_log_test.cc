@@ -84,6 +84,7 @@ TEST_F(ProxyAccessLogTest, LinesReachTheFileWithinASecond) {
     ASSERT_TRUE(entry.is_object()) << line;
     EXPECT_EQ(entry["path"], "/logged/a");
     EXPECT_EQ(entry["protocol"], "HTTP/1.1");
+    EXPECT_EQ(entry["scheme"], "http");  // the plain listener
     EXPECT_EQ(entry["route"], "logged");
     EXPECT_EQ(entry["status"], 200);
   }

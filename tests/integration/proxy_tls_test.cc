@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -119,6 +120,15 @@ TEST_F(ProxyTlsTest, HttpsRequestsAreRoutedWithForwardedProtoHttps) {
   }
   // The plain listener still says http.
   EXPECT_EQ(proxy().get("/a/y").json()["headers"]["x-forwarded-proto"], "http");
+  // Metrics tell the listeners apart, and count handshakes.
+  const std::string metrics = admin().get("/metrics").body;
+  for (const char* series : {"turnpike_listener_requests_total{listener=\"https\"} ",
+                             "turnpike_listener_requests_total{listener=\"http\"} ",
+                             "turnpike_tls_handshakes_total{result=\"ok\"} "}) {
+    const std::size_t at = metrics.find(series);
+    ASSERT_NE(at, std::string::npos) << series << "\n" << metrics;
+    EXPECT_GT(std::stoll(metrics.substr(at + std::strlen(series))), 0) << series;
+  }
 }
 
 TEST_F(ProxyTlsTest, HttpsOnlyRoutesRedirectPlainRequests) {

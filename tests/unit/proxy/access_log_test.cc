@@ -30,6 +30,7 @@ AccessLogEntry sampleEntry() {
           .host = "api.example.com",
           .path = "/orders/\"7\"",
           .protocol = "HTTP/1.1",
+          .scheme = "https",
           .route = "orders",
           .consumer = "",
           .status = 200,
@@ -75,6 +76,7 @@ TEST(AccessLogTest, OneJsonObjectPerLine) {
   EXPECT_EQ(json["time"], "2023-11-14T22:13:20.123Z");
   EXPECT_EQ(json["path"], "/orders/\"7\"");
   EXPECT_EQ(json["protocol"], "HTTP/1.1");
+  EXPECT_EQ(json["scheme"], "https");
   EXPECT_EQ(json["status"], 200);
   EXPECT_EQ(json["bytes"], 42);
   EXPECT_DOUBLE_EQ(json["duration_s"].get<double>(), 0.0015);
