@@ -5,6 +5,7 @@
 #include "app/tls_snapshots.h"
 
 #include <gtest/gtest.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,6 +27,12 @@ namespace turnpike::app {
 namespace {
 
 using test_support::kMiB;
+
+double cpuSeconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
 
 struct SslFree {
   void operator()(SSL* s) const { SSL_free(s); }
@@ -128,6 +135,7 @@ TEST_F(TlsSnapshotsTest, TenThousandCertificatesLoadAndServeWithinBudget) {
 
   const uint64_t rss_before = test_support::rssBytes(::getpid());
   const auto started = std::chrono::steady_clock::now();
+  const double cpu_started = cpuSeconds();
   auto config = store_->loadConfig();
   ASSERT_TRUE(config);
   ASSERT_EQ(config->certificates.size(), static_cast<std::size_t>(kCertificates));
@@ -142,21 +150,24 @@ TEST_F(TlsSnapshotsTest, TenThousandCertificatesLoadAndServeWithinBudget) {
   const auto took = std::chrono::steady_clock::now() - started;
   const uint64_t rss_after = test_support::rssBytes(::getpid());
   const double seconds = std::chrono::duration<double>(took).count();
+  const double cpu = cpuSeconds() - cpu_started;
   const double mib = static_cast<double>(rss_after - std::min(rss_after, rss_before)) / kMiB;
   std::printf(
-      "%d certificates: %.2f s from the database to the first handshake (load %.2f s, "
-      "unseal and build %.2f s); resident memory +%.0f MiB (%.0f MiB in all)\n",
-      kCertificates, seconds, std::chrono::duration<double>(loaded - started).count(),
+      "%d certificates: %.2f s from the database to the first handshake (%.2f s of CPU; load "
+      "%.2f s, unseal and build %.2f s); resident memory +%.0f MiB (%.0f MiB in all)\n",
+      kCertificates, seconds, cpu, std::chrono::duration<double>(loaded - started).count(),
       std::chrono::duration<double>(built - loaded).count(), mib,
       static_cast<double>(rss_after) / kMiB);
-  // The budget is 5 s and 300 MB; this machine measures about 5.2 s and 200 MiB
+  // The budget is 5 s and 300 MB; this machine measures about 5.0 s and 200 MiB
   // (docs/PERFORMANCE.md), so time is held to a guard against getting worse, not the budget.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   constexpr double kSlowdown = 6;  // sanitizers
 #else
   constexpr double kSlowdown = 1;
 #endif
-  EXPECT_LE(seconds, 10 * kSlowdown);
+  // CPU time, not wall time: CTest runs two tests at once on this 2-core machine, and a wall
+  // clock measured beside another test tells more about that test than about this code.
+  EXPECT_LE(cpu, 10 * kSlowdown);
   EXPECT_LE(mib, 300 * kSlowdown);
 
   // The next build (any configuration change) loads nothing again.
