@@ -53,9 +53,9 @@ build_targets() {
 # ensure_test_tools: every package that some stage of scripts/test uses, in one apt call, and
 # the web UI end-to-end test's tools.
 ensure_test_tools() {
-  # curl, sqlite3: the tests; nginx, wrk, python3, procps: bench and soak; clang and its
-  # runtime: the fuzz build.
-  ensure_packages "${TURNPIKE_BUILD_PACKAGES[@]}" curl sqlite3 nginx wrk python3 procps \
+  # curl, sqlite3: the tests; nginx, wrk, python3, procps, openssl: bench and soak; clang and
+  # its runtime: the fuzz build.
+  ensure_packages "${TURNPIKE_BUILD_PACKAGES[@]}" curl sqlite3 nginx wrk python3 procps openssl \
     clang libclang-rt-14-dev
   ensure_e2e_tools
 }
