@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "model/encoding.h"
 #include "model/json_depth.h"
 #include "proxy/access_log.h"
 #include "proxy/backend_call.h"
@@ -192,11 +193,7 @@ std::string clientCertificateFields(X509* peer) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   if (X509_digest(peer, EVP_sha256(), digest, &size) == 1) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < size; ++i) {
-      out.push_back(kHex[digest[i] >> 4]);
-      out.push_back(kHex[digest[i] & 0xf]);
-    }
+    out.append(model::hexLower(std::string_view(reinterpret_cast<const char*>(digest), size)));
   }
   out.append("\r\n");
   return out;

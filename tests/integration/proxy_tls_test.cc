@@ -7,9 +7,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "model/certificate.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process_stats.h"
 #include "tests/support/proxy_fixture.h"
@@ -49,22 +47,11 @@ int connectTo(uint16_t port, int timeout_ms) {
 }
 
 // The lower-case hex SHA-256 of a PEM certificate's DER form (what X-Client-Cert-Fingerprint
-// carries).
+// carries), as the admin API shows it.
 std::string fingerprintOf(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  X509_digest(cert, EVP_sha256(), digest, &size);
-  X509_free(cert);
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    hex += kDigits[digest[i] >> 4];
-    hex += kDigits[digest[i] & 0xf];
-  }
-  return hex;
+  model::Certificate c;
+  EXPECT_TRUE(model::inspectCertificate(pem, c).ok());
+  return c.fingerprint_sha256;
 }
 
 class ProxyTlsTest : public ProxySuiteTest {
