@@ -30,6 +30,19 @@ struct HealthCheck {
 
 enum class LoadBalancing { kRoundRobin, kLeastConnections, kConsistentHash };
 
+// How Turnpike speaks TLS to the service's https:// targets (API.md, service `tls`). A service
+// without it uses the defaults: verification on against the system store, SNI and the name
+// checked from the target host, no client certificate.
+struct ServiceTls {
+  bool verify = true;              // check the target's chain and name
+  std::string ca;                  // PEM certificates to trust instead of the system store; ""
+  std::string server_name;         // SNI and the name checked; "" = the target host
+  std::string client_certificate;  // certificate id presented to the target (mTLS); "" = none.
+                                   // A name on input; the store resolves it to the id.
+
+  bool operator==(const ServiceTls&) const = default;
+};
+
 struct Service {
   std::string id;               // UUID v4
   std::string name;             // unique; [A-Za-z0-9._~-]{1,128}, not a UUID
@@ -40,6 +53,7 @@ struct Service {
   int read_timeout_ms = 30000;    // 1..3600000
   int retries = 2;                // 0..10
   std::optional<HealthCheck> health_check;
+  std::optional<ServiceTls> tls;  // null: the defaults
   std::vector<std::string> tags;
   int64_t created_at = 0;
   int64_t updated_at = 0;
