@@ -220,11 +220,10 @@ int serve(const ServeOptions& options) {
   // proxy server exists before the first publish: it listens to publishes to wake its workers.
   turnpike::proxy::SnapshotRegistry registry;
   turnpike::proxy::ProxyServer proxy(registry, proxy_options);
-  // With a TLS listener, each build also loads the certificates it serves (keys unsealed).
-  turnpike::app::ConfigSync sync =
-      tls ? turnpike::app::ConfigSync(**store, *feed, registry,
-                                      turnpike::app::tlsSnapshotBuild(keyring))
-          : turnpike::app::ConfigSync(**store, *feed, registry);
+  // Each build also loads the TLS contexts of services with https:// targets and, with a TLS
+  // listener, the certificates it serves (keys unsealed).
+  turnpike::app::ConfigSync sync(**store, *feed, registry,
+                                 turnpike::app::tlsSnapshotBuild(keyring, tls));
   if (auto synced = sync.start(); !synced) {
     spdlog::error("the stored configuration did not build; the proxy starts empty: {}",
                   synced.error().message);

@@ -7,15 +7,28 @@
 
 namespace turnpike::app {
 
-ConfigSync::BuildFunction tlsSnapshotBuild(std::shared_ptr<const storage::Keyring> keyring) {
-  auto cache = std::make_shared<proxy::tls::ContextCache>();
-  return [cache, keyring = std::move(keyring)](
-             model::Config&& config) -> model::Result<proxy::SnapshotConstSharedPtr> {
-    auto table = cache->build(config.certificates, [&keyring](const model::Certificate& c) {
+ConfigSync::BuildFunction tlsSnapshotBuild(std::shared_ptr<const storage::Keyring> keyring,
+                                           bool listener) {
+  struct Caches {
+    proxy::tls::ContextCache certificates;
+    proxy::tls::UpstreamContextCache upstream;
+  };
+  auto caches = std::make_shared<Caches>();
+  return [caches, keyring = std::move(keyring),
+          listener](model::Config&& config) -> model::Result<proxy::SnapshotConstSharedPtr> {
+    auto open_key = [&keyring](const model::Certificate& c) {
       return keyring->unseal(c.key_encrypted, c.id);
-    });
-    if (!table) return table.error();
-    return proxy::SnapshotBuilder::build(std::move(config), std::move(*table));
+    };
+    proxy::TlsMaterial material;
+    if (listener) {
+      auto table = caches->certificates.build(config.certificates, open_key);
+      if (!table) return table.error();
+      material.certificates = std::move(*table);
+    }
+    auto upstream = caches->upstream.build(config.services, config.certificates, open_key);
+    if (!upstream) return upstream.error();
+    material.upstream = std::move(*upstream);
+    return proxy::SnapshotBuilder::build(std::move(config), std::move(material));
   };
 }
 

@@ -1,13 +1,15 @@
-// tlsSnapshotBuild: the ConfigSync build function of a process with a TLS listener. It builds
-// the snapshot together with the listener's certificate table (proxy/tls/certificate_table.h),
-// opening each certificate's sealed key with the keyring; certificates unchanged since the
-// previous build keep their loaded contexts and are not unsealed again.
+// tlsSnapshotBuild: the ConfigSync build function of the serving process. It builds the snapshot
+// together with its TLS material (proxy/snapshot_builder.h): the TLS contexts of services with
+// https:// targets (proxy/tls/upstream_context.h) and, with `listener`, the TLS listener's
+// certificate table (proxy/tls/certificate_table.h). Keys (certificates served, client
+// certificates presented to targets) are opened with the keyring; what is unchanged since the
+// previous build keeps its loaded context and is not unsealed again.
 //
-//   app::ConfigSync sync(store, feed, registry, app::tlsSnapshotBuild(keyring));
+//   app::ConfigSync sync(store, feed, registry, app::tlsSnapshotBuild(keyring, listener));
 //
-// A certificate whose key does not open or load fails the build (the proxy keeps serving its
-// previous snapshot, and /status shows why); start-up refuses a keyring that does not fit the
-// database before it gets here.
+// A key that does not open or load fails the build (the proxy keeps serving its previous
+// snapshot, and /status shows why); start-up refuses a keyring that does not fit the database
+// before it gets here.
 //
 // THREAD: the returned function is called by ConfigSync, one build at a time.
 #pragma once
@@ -19,6 +21,7 @@
 
 namespace turnpike::app {
 
-ConfigSync::BuildFunction tlsSnapshotBuild(std::shared_ptr<const storage::Keyring> keyring);
+ConfigSync::BuildFunction tlsSnapshotBuild(std::shared_ptr<const storage::Keyring> keyring,
+                                           bool listener = true);
 
 }  // namespace turnpike::app

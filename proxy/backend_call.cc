@@ -17,6 +17,7 @@
 #include "proxy/socket_write.h"
 #include "proxy/upstream/connection_pool.h"
 #include "proxy/upstream/service_balancer.h"
+#include "proxy/upstream/upstream_connect.h"
 #include "proxy/worker.h"
 
 namespace turnpike::proxy {
@@ -34,35 +35,16 @@ constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
 // run after the call returned (then it finds nothing to cancel).
 struct Cancel {
   tcp::socket* socket = nullptr;
-  tcp::resolver* resolver = nullptr;
+  std::optional<tcp::resolver> resolver;  // openUpstream's, while it resolves
   bool fired = false;
 
   void operator()() {
     fired = true;
     boost::system::error_code ignored;
     if (socket != nullptr) socket->cancel(ignored);
-    if (resolver != nullptr) resolver->cancel();
+    if (resolver) resolver->cancel();
   }
 };
-
-asio::awaitable<boost::system::error_code> connectTo(upstream::UpstreamConnection& connection,
-                                                     const UpstreamTarget& target, Cancel& cancel) {
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(target.host, ec);
-  if (!ec) {
-    auto [connect_ec] =
-        co_await connection.socket.async_connect(tcp::endpoint(address, target.port), kTuple);
-    co_return connect_ec;
-  }
-  tcp::resolver resolver(connection.socket.get_executor());
-  cancel.resolver = &resolver;
-  auto [resolve_ec, endpoints] =
-      co_await resolver.async_resolve(target.host, std::to_string(target.port), kTuple);
-  cancel.resolver = nullptr;
-  if (resolve_ec) co_return resolve_ec;
-  auto [connect_ec, endpoint] = co_await asio::async_connect(connection.socket, endpoints, kTuple);
-  co_return connect_ec;
-}
 
 }  // namespace
 
@@ -113,7 +95,6 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     Cancel& cancel;
     ~StopTimer() {
       cancel.socket = nullptr;
-      cancel.resolver = nullptr;
       timer.cancel();
     }
   } stop_timer{timer, *cancel};
@@ -128,7 +109,7 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
 
   const bool retryable = isIdempotentMethod(call.head.method);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<upstream::UpstreamConnection> connection = worker.pool().take(target.url);
+    std::unique_ptr<upstream::UpstreamConnection> connection = worker.pool().take(target.poolKey());
     // A request that must not go twice never goes on a connection the upstream has closed.
     if (connection && !retryable && upstream::ConnectionPool::isClosedByPeer(*connection)) {
       connection.reset();
@@ -136,29 +117,28 @@ asio::awaitable<BackendAnswer> callBackend(Worker& worker, const BackendCall& ca
     const bool reused = connection != nullptr;
     if (!connection) {
       connection = std::make_unique<upstream::UpstreamConnection>(executor);
-      connection->key = target.url;
-      cancel->socket = &connection->socket;
-      boost::system::error_code ec = co_await connectTo(*connection, target, *cancel);
-      if (ec) {
+      connection->key = target.poolKey();
+      cancel->socket = &connection->socket();
+      upstream::Opened opened =
+          co_await upstream::openUpstream(*connection, target, service.tls.get(), cancel->resolver);
+      if (opened.ec) {
         answer.timed_out = cancel->fired;
         answer.error = answer.timed_out ? "connecting to " + target.url + " timed out"
-                                        : "cannot connect to " + target.url + ": " + ec.message();
+                                        : std::move(opened.detail);
         report(false);
         co_return answer;
       }
-      boost::system::error_code ignored;
-      connection->socket.set_option(tcp::no_delay(true), ignored);
     }
-    cancel->socket = &connection->socket;
+    cancel->socket = &connection->socket();
 
-    auto [write_ec, written] = co_await writeAll(connection->socket, asio::buffer(head));
+    auto [write_ec, written] = co_await writeAll(connection->stream, asio::buffer(head));
     http::response_parser<http::string_body> parser;
     parser.header_limit(kMaxHeaderBytes);
     parser.body_limit(kMaxBackendBody);
     boost::system::error_code ec = write_ec;
     if (!ec) {
       auto [read_ec, read] =
-          co_await http::async_read(connection->socket, connection->buffer, parser, kTuple);
+          co_await http::async_read(connection->stream, connection->buffer, parser, kTuple);
       ec = read_ec;
     }
     cancel->socket = nullptr;

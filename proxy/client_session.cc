@@ -26,7 +26,7 @@
 #include "model/json_depth.h"
 #include "proxy/access_log.h"
 #include "proxy/backend_call.h"
-#include "proxy/client_stream.h"
+#include "proxy/byte_stream.h"
 #include "proxy/coarse_clock.h"
 #include "proxy/header_rewrite.h"
 #include "proxy/http_read.h"
@@ -40,6 +40,7 @@
 #include "proxy/splice_relay.h"
 #include "proxy/tls/certificate_table.h"
 #include "proxy/tls/tls_listener.h"
+#include "proxy/upstream/upstream_connect.h"
 #include "proxy/worker.h"
 
 namespace turnpike::proxy {
@@ -221,7 +222,7 @@ class Session final : public Deadline {
     expired_ = true;
     boost::system::error_code ignored;
     client_.socket().cancel(ignored);
-    if (upstream_) upstream_->socket.cancel(ignored);
+    if (upstream_) upstream_->socket().cancel(ignored);
     if (resolver_) resolver_->cancel();
   }
 
@@ -235,6 +236,10 @@ class Session final : public Deadline {
     due = coarseNow() + kCoarseClockLag + timeout;  // late by the lag at most, never early
   }
   void disarm() { due = Clock::time_point::max(); }
+
+  // Whether body bytes may go from socket to socket through the kernel: neither side encrypts
+  // them, and the pipe opened.
+  bool splices() { return !client_.isTls() && !upstream_->stream.isTls() && pipe_.open(); }
 
   // Arms the header timeout and starts a parser for the next request, with the limits.
   RequestParser& startRequestHeader();
@@ -290,8 +295,9 @@ class Session final : public Deadline {
         std::string_view(storage.text.data(), static_cast<std::size_t>(out - storage.text.data()));
   }
   asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
-  asio::awaitable<boost::system::error_code> connect(const UpstreamTarget& target,
-                                                     milliseconds timeout);
+  // A new upstream_ to `target`, under the service's connect timeout (TLS handshake included).
+  asio::awaitable<upstream::Opened> connect(const UpstreamTarget& target,
+                                            const CompiledService& service);
   asio::awaitable<Sent> sendRequest(milliseconds upstream_timeout, bool expect_continue,
                                     bool chunked);
   asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
@@ -338,7 +344,7 @@ class Session final : public Deadline {
 
   Worker& worker_;
   const ProxyOptions& options_;
-  ClientStream client_;
+  ByteStream client_;
   tls::TlsListener* const tls_;  // null: the plain listener
   std::string client_ip_;
   std::string client_cert_fields_;  // X-Client-Cert-* lines, once the handshake verified one
@@ -660,7 +666,7 @@ asio::awaitable<bool> Session::exchange() {
     target_ = balancer_->target(index);  // a copy: see currentIndex()
     if (index < 64) tried |= uint64_t{1} << index;
 
-    upstream_ = worker_.pool().take(target_.url);
+    upstream_ = worker_.pool().take(target_.poolKey());
     const bool reused = upstream_ != nullptr;
     if (reused && !retryable_ && upstream::ConnectionPool::isClosedByPeer(*upstream_)) {
       upstream_.reset();
@@ -668,12 +674,12 @@ asio::awaitable<bool> Session::exchange() {
     called_upstream_ = true;
     const auto upstream_started = Clock::now();
     if (!upstream_) {
-      boost::system::error_code ec = co_await connect(target_, service.connect_timeout);
-      if (ec) {
+      upstream::Opened opened = co_await connect(target_, service);
+      if (opened.ec) {
         reportFailure();
         failure_status = expired_ ? 504 : 502;
-        failure_detail = expired_ ? "connecting to " + target_.url + " timed out"
-                                  : "cannot connect to " + target_.url + ": " + ec.message();
+        failure_detail =
+            expired_ ? "connecting to " + target_.url + " timed out" : std::move(opened.detail);
         upstream_.reset();
         if (retries_left-- > 0) continue;
         break;
@@ -698,9 +704,9 @@ asio::awaitable<bool> Session::exchange() {
       // it at once (as it nearly always does).
       request_read_ = true;
       arm(Phase::kUpstream, service.read_timeout);
-      Written written = sendNow(upstream_->socket, asio::buffer(upstream_head_));
+      Written written = sendNow(upstream_->stream, asio::buffer(upstream_head_));
       if (written.rest) {
-        written = co_await sendRest(upstream_->socket, asio::buffer(upstream_head_), written.bytes);
+        written = co_await sendRest(upstream_->stream, asio::buffer(upstream_head_), written.bytes);
       }
       if (written.ec) sent = Sent::kUpstreamFailed;
     } else {
@@ -738,7 +744,7 @@ asio::awaitable<bool> Session::exchange() {
       HttpReadSteps<false> steps(response, ReadGoal::kHeader);
       std::optional<boost::system::error_code> done = steps.parse(upstream_->buffer);
       while (!done) {
-        auto [read_ec, n] = co_await upstream_->socket.async_read_some(
+        auto [read_ec, n] = co_await upstream_->stream.async_read_some(
             upstream_->buffer.prepare(steps.readSize(upstream_->buffer)), kTuple);
         done = steps.read(upstream_->buffer, read_ec, n);
       }
@@ -770,35 +776,13 @@ asio::awaitable<bool> Session::exchange() {
   co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
 }
 
-asio::awaitable<boost::system::error_code> Session::connect(const UpstreamTarget& target,
-                                                            milliseconds timeout) {
+asio::awaitable<upstream::Opened> Session::connect(const UpstreamTarget& target,
+                                                   const CompiledService& service) {
   upstream_ = std::make_unique<upstream::UpstreamConnection>(client_.get_executor());
-  upstream_->key = target.url;
+  upstream_->key = target.poolKey();
   upstream_->buffer.reserve(kInitialBuffer);
-  arm(Phase::kConnect, timeout);
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(target.host, ec);
-  if (!ec) {
-    auto [connect_ec] =
-        co_await upstream_->socket.async_connect(tcp::endpoint(address, target.port), kTuple);
-    ec = connect_ec;
-  } else {
-    resolver_.emplace(client_.get_executor());
-    auto [resolve_ec, endpoints] =
-        co_await resolver_->async_resolve(target.host, std::to_string(target.port), kTuple);
-    ec = resolve_ec;
-    if (!ec) {
-      auto [connect_ec, endpoint] =
-          co_await asio::async_connect(upstream_->socket, endpoints, kTuple);
-      ec = connect_ec;
-    }
-    resolver_.reset();
-  }
-  if (!ec) {
-    boost::system::error_code ignored;
-    upstream_->socket.set_option(tcp::no_delay(true), ignored);
-  }
-  co_return ec;
+  arm(Phase::kConnect, service.connect_timeout);
+  co_return co_await upstream::openUpstream(*upstream_, target, service.tls.get(), resolver_);
 }
 
 asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeout,
@@ -808,11 +792,10 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
   bool continue_sent = false;
   bool head_sent = false;
   for (;;) {
-    if (const uint64_t rest = body.unbuffered(in_);
-        head_sent && rest > kSpliceAbove && !client_.isTls() && pipe_.open()) {
+    if (const uint64_t rest = body.unbuffered(in_); head_sent && rest > kSpliceAbove && splices()) {
       const SpliceResult spliced =
           co_await splice(client_.socket(), Phase::kClientIo, options_.client_io_timeout,
-                          upstream_->socket, Phase::kUpstream, upstream_timeout, rest);
+                          upstream_->socket(), Phase::kUpstream, upstream_timeout, rest);
       if (!spliced.ec) {
         body.moved(rest);
         request_read_ = true;
@@ -842,9 +825,9 @@ asio::awaitable<Session::Sent> Session::sendRequest(milliseconds upstream_timeou
     head_sent = true;
     arm(Phase::kUpstream, upstream_timeout);
     // Two steps instead of writeAll(): no coroutine call when the socket takes it all at once.
-    Written written = sendNow(upstream_->socket, buffers.buffers());
+    Written written = sendNow(upstream_->stream, buffers.buffers());
     if (written.rest) {
-      written = co_await sendRest(upstream_->socket, buffers.buffers(), written.bytes);
+      written = co_await sendRest(upstream_->stream, buffers.buffers(), written.bytes);
     }
     if (written.ec) co_return Sent::kUpstreamFailed;
     if (last) co_return Sent::kOk;
@@ -917,7 +900,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     transform_body_.clear();
     while (!body.done() && transform_body_.size() <= transform->maxBodyBytes()) {
       arm(Phase::kUpstream, upstream_timeout);
-      auto [ec, n] = co_await body.next(upstream_->socket, upstream_->buffer, chunk(), kChunkSize);
+      auto [ec, n] = co_await body.next(upstream_->stream, upstream_->buffer, chunk(), kChunkSize);
       if (ec) co_return co_await responseBodyFailed(ec, false, upstream_timeout);
       transform_body_.append(chunk_.get(), n);
     }
@@ -952,9 +935,9 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   }
   for (;;) {
     if (const uint64_t rest = body.unbuffered(upstream_->buffer);
-        head_sent && !no_body && rest > kSpliceAbove && !client_.isTls() && pipe_.open()) {
+        head_sent && !no_body && rest > kSpliceAbove && splices()) {
       const SpliceResult spliced =
-          co_await splice(upstream_->socket, Phase::kUpstream, upstream_timeout, client_.socket(),
+          co_await splice(upstream_->socket(), Phase::kUpstream, upstream_timeout, client_.socket(),
                           Phase::kClientIo, options_.client_io_timeout, rest);
       bytes_sent_ += spliced.moved;
       if (spliced.ec) {
@@ -977,7 +960,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
         piece = *buffered;
       } else {
         auto [ec, n] =
-            co_await body.next(upstream_->socket, upstream_->buffer, chunk(), kChunkSize);
+            co_await body.next(upstream_->stream, upstream_->buffer, chunk(), kChunkSize);
         if (ec) co_return co_await responseBodyFailed(ec, head_sent, upstream_timeout);
         piece = n;
       }
@@ -1311,7 +1294,7 @@ asio::awaitable<bool> Session::handshake() {
   const SnapshotConstSharedPtr pinned = worker_.snapshot();
   SSL* ssl = tls_->newConnection(pinned->certificates().get());
   if (ssl == nullptr) co_return false;
-  client_.startTls(ssl);
+  client_.startTls(ssl, ByteStream::Role::kServer);
   auto [ec] = co_await client_.handshake(kTuple);
   if (ec) {
     worker_.metrics().recordTlsHandshake(false);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,10 @@
 
 namespace turnpike::proxy {
 
+namespace tls {
+class UpstreamContext;
+}
+
 struct UpstreamTarget {
   std::string url;        // as configured: the stable key for pools and health state
   std::string host;       // to resolve/connect: "10.0.0.5", "api.internal", "::1" (no brackets)
@@ -25,6 +30,12 @@ struct UpstreamTarget {
   bool tls = false;       // https://
   std::string authority;  // Host header value when the route does not preserve the client's:
                           // "api.internal", "api.internal:8080", "[::1]:8080"
+  // https:// only: the url and a digest of the service's TLS settings, so that pooled
+  // connections serve only services that would have verified them the same way.
+  std::string tls_pool_key;
+
+  // The key of this target's pooled connections (upstream/connection_pool.h).
+  const std::string& poolKey() const { return tls ? tls_pool_key : url; }
 
   // Parses "http[s]://host[:port]" (an optional trailing '/' is tolerated; no path, query or
   // userinfo). Errors name no field.
@@ -45,6 +56,8 @@ struct CompiledService {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds read_timeout{30000};
   int retries = 2;
+  // How connections to https:// targets speak TLS; null when the service has none.
+  std::shared_ptr<const tls::UpstreamContext> tls;
 
   const std::string& id() const { return def->id; }
   const std::string& name() const { return def->name; }

@@ -120,7 +120,7 @@ class HttpReadSteps {
   std::size_t room_;  // kBodyPiece: the piece's size when the step started
 };
 
-// `Stream`: a tcp::socket or a ClientStream (client_stream.h).
+// `Stream`: a tcp::socket or a ByteStream (byte_stream.h).
 template <bool isRequest, class Stream>
 boost::asio::awaitable<boost::system::error_code> readHttp(Stream& socket,
                                                            boost::beast::flat_buffer& buffer,

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "model/api_key.h"
+
 namespace turnpike::proxy {
 
 namespace {
@@ -101,7 +103,28 @@ void compileConsumer(const model::Consumer& def, uint32_t index, const Snapshot&
   }
 }
 
-void compileService(const model::Service& def, uint32_t index, CompiledService& out,
+// The part of an https:// target's pool key that names the service's TLS settings: connections
+// made under other settings (another CA, another client certificate) are not shared.
+std::string tlsPoolTag(const model::Service& def,
+                       const std::vector<model::Certificate>& certificates) {
+  const model::ServiceTls settings = def.tls.value_or(model::ServiceTls{});
+  std::string material = settings.verify ? "verify" : "no-verify";
+  for (const std::string* part :
+       {&settings.ca, &settings.server_name, &settings.client_certificate}) {
+    material += '\0';
+    material += *part;
+  }
+  for (const model::Certificate& c : certificates) {
+    if (!settings.client_certificate.empty() && c.id == settings.client_certificate) {
+      material += '\0';
+      material += c.fingerprint_sha256;
+    }
+  }
+  return model::sha256Hex(material).substr(0, 16);
+}
+
+void compileService(const model::Service& def, uint32_t index, const model::Config& config,
+                    const tls::UpstreamContexts& contexts, CompiledService& out,
                     Problems& problems) {
   const std::string field = indexed("services", index);
   const std::string who = serviceLabel(def, index);
@@ -112,11 +135,25 @@ void compileService(const model::Service& def, uint32_t index, CompiledService& 
   out.read_timeout = std::chrono::milliseconds(def.read_timeout_ms);
   out.retries = def.retries;
   out.targets.reserve(def.targets.size());
+  std::string tls_tag;
   for (std::size_t t = 0; t < def.targets.size(); ++t) {
     model::Result<UpstreamTarget> target = UpstreamTarget::parse(def.targets[t]);
     if (!target) {
       problems.add(field + indexed(".targets", t) + ".url", who, target.error().message);
       continue;
+    }
+    if (target->tls) {
+      if (!out.tls) {
+        auto context = contexts.find(def.id);
+        if (context == contexts.end() || !context->second) {
+          problems.add(field + indexed(".targets", t) + ".url", who,
+                       "no TLS context was built for the service's https targets");
+          continue;
+        }
+        out.tls = context->second;
+      }
+      if (tls_tag.empty()) tls_tag = tlsPoolTag(def, config.certificates);
+      target->tls_pool_key = target->url + "#" + tls_tag;
     }
     out.total_weight += target->weight;
     out.targets.push_back(std::move(*target));
@@ -256,11 +293,11 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(const model::Config
 }
 
 model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& config) {
-  return build(std::move(config), nullptr);
+  return build(std::move(config), TlsMaterial{});
 }
 
-model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(
-    model::Config&& config, std::shared_ptr<const tls::CertificateTable> certificates) {
+model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(model::Config&& config,
+                                                             TlsMaterial tls) {
   const auto started = std::chrono::steady_clock::now();
   auto snapshot = std::make_shared<Snapshot>(Snapshot::PrivateTag{}, std::move(config));
   Snapshot& s = *snapshot;
@@ -278,7 +315,7 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(
   s.service_index_.reserve(c.services.size() * 2);
   for (uint32_t i = 0; i < c.services.size(); ++i) {
     const model::Service& def = c.services[i];
-    compileService(def, i, s.services_[i], problems);
+    compileService(def, i, c, tls.upstream, s.services_[i], problems);
     if (!s.service_index_.emplace(def.id, i).second) {
       problems.add(indexed("services", i) + ".id", serviceLabel(def, i),
                    "duplicate id '" + def.id + "'");
@@ -356,7 +393,7 @@ model::Result<SnapshotConstSharedPtr> SnapshotBuilder::build(
   if (!problems.empty()) return std::move(problems).error();
 
   s.router_ = Router::build(s.routes_);
-  s.certificates_ = std::move(certificates);
+  s.certificates_ = std::move(tls.certificates);
   s.built_at_ = std::chrono::system_clock::now();
   s.build_duration_ = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);

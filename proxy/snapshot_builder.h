@@ -28,17 +28,27 @@
 #include "model/config.h"
 #include "model/result.h"
 #include "proxy/snapshot.h"
+#include "proxy/tls/upstream_context.h"
 
 namespace turnpike::proxy {
+
+// What a snapshot takes from TLS material that needs unsealed keys, which is not the data
+// plane's business: app/tls_snapshots.cc builds it with caches that outlive the snapshots.
+struct TlsMaterial {
+  // The TLS listener's certificates, from config.certificates (tls::ContextCache); null when
+  // there is no listener.
+  std::shared_ptr<const tls::CertificateTable> certificates;
+  // A context for every service with an https:// target (tls::UpstreamContextCache). A service
+  // missing here cannot have https:// targets: the build says so on its targets.
+  tls::UpstreamContexts upstream;
+};
 
 class SnapshotBuilder {
  public:
   [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(const model::Config& config);
   [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(model::Config&& config);
-  // With the TLS listener's certificates, built from config.certificates by a
-  // tls::ContextCache (the keys need unsealing, which is not the data plane's business).
-  [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(
-      model::Config&& config, std::shared_ptr<const tls::CertificateTable> certificates);
+  [[nodiscard]] static model::Result<SnapshotConstSharedPtr> build(model::Config&& config,
+                                                                   TlsMaterial tls);
 
   // A snapshot of the empty configuration at version 0 (no routes: every request is a 404).
   static SnapshotConstSharedPtr empty();

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <utility>
 
+#include "proxy/tls/openssl_util.h"
+
 namespace turnpike::proxy::tls {
 namespace {
 
@@ -36,29 +38,6 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* out_length,
   }
   *out = selected;
   return SSL_TLSEXT_ERR_OK;
-}
-
-struct OpensslDeleter {
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-};
-using Bio = std::unique_ptr<BIO, OpensslDeleter>;
-using X509Ptr = std::unique_ptr<X509, OpensslDeleter>;
-
-int noPassphrase(char*, int, int, void*) { return -1; }
-
-std::vector<X509Ptr> readChain(std::string_view pem) {
-  std::vector<X509Ptr> out;
-  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  while (bio) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr));
-    if (!cert) break;
-    out.push_back(std::move(cert));
-  }
-  ERR_clear_error();  // the end of the text reads as an error
-  return out;
 }
 
 Error fail(const model::Certificate& c, std::string_view what) {
@@ -103,29 +82,35 @@ std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> KeyDecoder::decode(std::string_vi
   return out;
 }
 
+std::string loadChainAndKey(SSL_CTX* ctx, std::string_view cert_pem, std::string_view key_pem,
+                            KeyDecoder* keys) {
+  std::vector<X509Ptr> chain = readCertificates(cert_pem);
+  if (chain.empty()) return "the certificate does not parse";
+  if (SSL_CTX_use_certificate(ctx, chain.front().get()) != 1) {
+    return "OpenSSL refused the certificate";
+  }
+  for (std::size_t i = 1; i < chain.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) {
+      return "OpenSSL refused a chain certificate";
+    }
+  }
+  std::optional<KeyDecoder> own;
+  if (keys == nullptr) keys = &own.emplace();
+  auto key = keys->decode(key_pem);
+  if (!key || SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return "the private key does not load or does not match the certificate";
+  }
+  return "";
+}
+
 model::Result<std::shared_ptr<const ServerContext>> ServerContext::make(const model::Certificate& c,
                                                                         KeyDecoder* keys) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx || !applyServerPolicy(ctx.get())) return fail(c, "OpenSSL refused the TLS policy");
 
-  std::vector<X509Ptr> chain = readChain(c.cert);
-  if (chain.empty()) return fail(c, "the certificate does not parse");
-  if (SSL_CTX_use_certificate(ctx.get(), chain.front().get()) != 1) {
-    return fail(c, "OpenSSL refused the certificate");
-  }
-  for (std::size_t i = 1; i < chain.size(); ++i) {
-    if (SSL_CTX_add1_chain_cert(ctx.get(), chain[i].get()) != 1) {
-      return fail(c, "OpenSSL refused a chain certificate");
-    }
-  }
-  {
-    std::optional<KeyDecoder> own;
-    if (keys == nullptr) keys = &own.emplace();
-    auto key = keys->decode(c.key_pem);
-    if (!key || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 ||
-        SSL_CTX_check_private_key(ctx.get()) != 1) {
-      return fail(c, "the private key does not load or does not match the certificate");
-    }
+  if (std::string failed = loadChainAndKey(ctx.get(), c.cert, c.key_pem, keys); !failed.empty()) {
+    return fail(c, failed);
   }
 
   // Sessions resume only under the certificate (and client verification) they began with: a
@@ -137,7 +122,7 @@ model::Result<std::shared_ptr<const ServerContext>> ServerContext::make(const mo
                                  static_cast<unsigned int>(session_context.size()));
 
   if (c.client_verify != model::ClientVerify::kOff) {
-    std::vector<X509Ptr> authorities = readChain(c.client_ca.value_or(""));
+    std::vector<X509Ptr> authorities = readCertificates(c.client_ca.value_or(""));
     if (authorities.empty()) return fail(c, "client_ca holds no certificate");
     std::unique_ptr<X509_STORE, OpensslDeleter> store(X509_STORE_new());
     if (!store) return fail(c, "out of memory");

@@ -25,13 +25,9 @@
 
 #include "model/certificate.h"
 #include "model/result.h"
+#include "proxy/tls/openssl_util.h"
 
 namespace turnpike::proxy::tls {
-
-struct SslCtxDeleter {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
 // Reads PEM private keys, many in a row. OpenSSL 3 finds its decoders anew for every
 // PEM_read_bio_PrivateKey, which is most of what a key costs (about 400 us of 440 for a P-256
@@ -51,6 +47,12 @@ class KeyDecoder {
   EVP_PKEY* key_ = nullptr;  // where the decoder context puts what it reads
   OSSL_DECODER_CTX* ctx_ = nullptr;
 };
+
+// Loads `cert_pem` (the leaf, then its chain) and `key_pem` into `ctx`, checking that they match.
+// "" when they loaded, else what went wrong ("the certificate does not parse", ...). `keys`
+// reads the key (a one-off decoder when null).
+std::string loadChainAndKey(SSL_CTX* ctx, std::string_view cert_pem, std::string_view key_pem,
+                            KeyDecoder* keys);
 
 // The listener's protocol policy on `ctx`, and the ALPN callback. false when OpenSSL refused a
 // setting (the error queue says which).

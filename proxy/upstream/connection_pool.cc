@@ -54,7 +54,7 @@ void ConnectionPool::clear() {
 
 bool ConnectionPool::isClosedByPeer(UpstreamConnection& connection) {
   char byte;
-  ssize_t n = ::recv(connection.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(connection.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return true;                                              // orderly close
   if (n > 0) return true;                                               // bytes nobody asked for
   return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);  // reset and friends

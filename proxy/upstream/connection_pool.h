@@ -1,7 +1,9 @@
 // ConnectionPool: one worker's idle keep-alive connections to upstream targets, keyed by the
-// target's url (UpstreamTarget::url), so that a new snapshot with the same targets keeps them.
+// target's poolKey() (its url, and for https:// the service's TLS settings, so that a connection
+// is reused only under the settings it was verified with), so that a new snapshot with the same
+// targets keeps them.
 //
-//   std::unique_ptr<UpstreamConnection> c = pool.take(target.url);   // null: connect a new one
+//   std::unique_ptr<UpstreamConnection> c = pool.take(target.poolKey());  // null: connect one
 //   ... send a request, read the whole response ...
 //   if (reusable) pool.put(std::move(c));                           // else let it close
 //
@@ -25,18 +27,22 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/byte_stream.h"
 #include "proxy/string_map.h"
 
 namespace turnpike::proxy::upstream {
 
-// A connection to one upstream target and the bytes read from it but not yet parsed (they
-// belong to this socket: a pipelined or early byte must never reach another request).
+// A connection to one upstream target (TLS over TCP for https://) and the bytes read from it
+// but not yet parsed (they belong to this connection: a pipelined or early byte must never reach
+// another request).
 struct UpstreamConnection {
-  explicit UpstreamConnection(const boost::asio::any_io_executor& executor) : socket(executor) {}
+  explicit UpstreamConnection(const boost::asio::any_io_executor& executor) : stream(executor) {}
 
-  boost::asio::ip::tcp::socket socket;
+  boost::asio::ip::tcp::socket& socket() { return stream.socket(); }
+
+  ByteStream stream;
   boost::beast::flat_buffer buffer;
-  std::string key;        // the target url this connection belongs to
+  std::string key;        // the target's poolKey() this connection belongs to
   uint32_t requests = 0;  // requests completed on it (0: fresh)
   std::chrono::steady_clock::time_point idle_since;
 };
@@ -66,7 +72,8 @@ class ConnectionPool {
   std::size_t idleCount() const { return idle_count_; }
 
   // True when the peer has closed the connection or sent unexpected bytes while it was idle:
-  // a non-blocking MSG_PEEK, one syscall.
+  // a non-blocking MSG_PEEK, one syscall. (Over TLS, bytes while idle are most likely the
+  // target's close_notify; a late session ticket costs a fresh connection, nothing worse.)
   static bool isClosedByPeer(UpstreamConnection& connection);
 
  private:

@@ -10,10 +10,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <mutex>
+#include <optional>
+
+#include "proxy/upstream/upstream_connect.h"
 
 namespace turnpike::proxy::upstream {
 
@@ -28,34 +30,48 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds kTick{50};
 
-// One probe: true when the target answered 2xx or 3xx in time.
-asio::awaitable<bool> probe(UpstreamTarget target, std::string path,
-                            std::chrono::milliseconds connect_timeout,
+// One probe: true when the target answered 2xx or 3xx in time. An https:// target is probed
+// over TLS with the service's settings, so a target whose certificate no longer verifies is
+// marked down.
+asio::awaitable<bool> probe(UpstreamTarget target, std::shared_ptr<const tls::UpstreamContext> tls,
+                            std::string path, std::chrono::milliseconds connect_timeout,
                             std::chrono::milliseconds answer_timeout) {
   auto executor = co_await asio::this_coro::executor;
-  beast::tcp_stream stream(executor);
-  tcp::resolver resolver(executor);
-  stream.expires_after(connect_timeout);
-  auto [resolve_ec, endpoints] =
-      co_await resolver.async_resolve(target.host, std::to_string(target.port), kTuple);
-  if (resolve_ec) co_return false;
-  auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kTuple);
-  if (connect_ec) co_return false;
+  UpstreamConnection connection(executor);
+  std::optional<tcp::resolver> resolver;
+  asio::steady_timer timer(executor);
+  auto arm = [&](std::chrono::milliseconds timeout) {
+    timer.expires_after(timeout);
+    timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;  // re-armed or done
+      boost::system::error_code ignored;
+      connection.socket().cancel(ignored);
+      if (resolver) resolver->cancel();
+    });
+  };
+  struct StopTimer {
+    asio::steady_timer& timer;
+    ~StopTimer() { timer.cancel(); }
+  } stop_timer{timer};
+
+  arm(connect_timeout);
+  Opened opened = co_await openUpstream(connection, target, tls.get(), resolver);
+  if (opened.ec) co_return false;
   http::request<http::empty_body> request{http::verb::get, path, 11};
   request.set(http::field::host, target.authority);
   request.set(http::field::user_agent, "turnpike-health-check");
   request.set(http::field::connection, "close");
-  stream.expires_after(answer_timeout);
-  auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
+  arm(answer_timeout);
+  auto [write_ec, written] = co_await http::async_write(connection.stream, request, kTuple);
   if (write_ec) co_return false;
-  beast::flat_buffer buffer;
   http::response_parser<http::empty_body> parser;
   parser.skip(true);  // the status is enough; the body is not read
-  auto [read_ec, read] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+  auto [read_ec, read] =
+      co_await http::async_read_header(connection.stream, connection.buffer, parser, kTuple);
   if (read_ec) co_return false;
   const unsigned status = parser.get().result_int();
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  connection.socket().shutdown(tcp::socket::shutdown_both, ignored);
   co_return status >= 200 && status < 400;
 }
 
@@ -118,40 +134,40 @@ void HealthChecker::tick() {
       const auto interval = std::chrono::milliseconds(check.interval_ms);
       slot->next_probe = now + interval;
       const auto answer_timeout = std::min(service.read_timeout, interval);
-      asio::co_spawn(context_, probe(target, check.path, service.connect_timeout, answer_timeout),
-                     [this, slot, service_id = service.id(), url = target.url,
-                      unhealthy_after = check.unhealthy_after,
-                      healthy_after = check.healthy_after](std::exception_ptr error, bool ok) {
-                       slot->probing = false;
-                       if (error) ok = false;
-                       if (!slot->seen) return;  // left the configuration meanwhile
-                       if (ok) {
-                         slot->failures = 0;
-                         if (!slot->healthy && ++slot->successes >= healthy_after) {
-                           slot->healthy = true;
-                           slot->successes = 0;
-                           spdlog::info("health check: {} of service {} is healthy again", url,
-                                        service_id);
-                           {
-                             std::lock_guard lock(state_->down_mu);
-                             std::erase(state_->down_list, std::make_pair(service_id, url));
-                           }
-                           listener_(service_id, url, true);
-                         }
-                       } else {
-                         slot->successes = 0;
-                         if (slot->healthy && ++slot->failures >= unhealthy_after) {
-                           slot->healthy = false;
-                           slot->failures = 0;
-                           spdlog::warn("health check: {} of service {} is down", url, service_id);
-                           {
-                             std::lock_guard lock(state_->down_mu);
-                             state_->down_list.emplace_back(service_id, url);
-                           }
-                           listener_(service_id, url, false);
-                         }
-                       }
-                     });
+      asio::co_spawn(
+          context_, probe(target, service.tls, check.path, service.connect_timeout, answer_timeout),
+          [this, slot, service_id = service.id(), url = target.url,
+           unhealthy_after = check.unhealthy_after,
+           healthy_after = check.healthy_after](std::exception_ptr error, bool ok) {
+            slot->probing = false;
+            if (error) ok = false;
+            if (!slot->seen) return;  // left the configuration meanwhile
+            if (ok) {
+              slot->failures = 0;
+              if (!slot->healthy && ++slot->successes >= healthy_after) {
+                slot->healthy = true;
+                slot->successes = 0;
+                spdlog::info("health check: {} of service {} is healthy again", url, service_id);
+                {
+                  std::lock_guard lock(state_->down_mu);
+                  std::erase(state_->down_list, std::make_pair(service_id, url));
+                }
+                listener_(service_id, url, true);
+              }
+            } else {
+              slot->successes = 0;
+              if (slot->healthy && ++slot->failures >= unhealthy_after) {
+                slot->healthy = false;
+                slot->failures = 0;
+                spdlog::warn("health check: {} of service {} is down", url, service_id);
+                {
+                  std::lock_guard lock(state_->down_mu);
+                  state_->down_list.emplace_back(service_id, url);
+                }
+                listener_(service_id, url, false);
+              }
+            }
+          });
     }
   }
   // Forget targets that left the configuration (a returning one starts healthy again).

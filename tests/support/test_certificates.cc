@@ -109,14 +109,16 @@ TestCertificate makeCertificate(const CertificateSpec& spec) {
   addExtension(cert.get(), signer_cert, NID_subject_key_identifier, "hash");
   if (!spec.is_ca)
     addExtension(cert.get(), signer_cert, NID_ext_key_usage, "serverAuth,clientAuth");
-  if (!spec.dns_names.empty()) {
-    std::string names;
-    for (const std::string& dns : spec.dns_names) {
-      if (!names.empty()) names += ",";
-      names += "DNS:" + dns;
-    }
-    addExtension(cert.get(), signer_cert, NID_subject_alt_name, names);
+  std::string names;
+  for (const std::string& dns : spec.dns_names) {
+    if (!names.empty()) names += ",";
+    names += "DNS:" + dns;
   }
+  for (const std::string& ip : spec.ip_addresses) {
+    if (!names.empty()) names += ",";
+    names += "IP:" + ip;
+  }
+  if (!names.empty()) addExtension(cert.get(), signer_cert, NID_subject_alt_name, names);
   // Ed25519 signs without a separate digest.
   const EVP_MD* digest =
       EVP_PKEY_get_base_id(signer_key) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();

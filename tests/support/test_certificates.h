@@ -22,7 +22,8 @@ struct TestCertificate {
 
 struct CertificateSpec {
   std::string common_name = "localhost";
-  std::vector<std::string> dns_names;  // subjectAltName DNS entries
+  std::vector<std::string> dns_names;     // subjectAltName DNS entries
+  std::vector<std::string> ip_addresses;  // subjectAltName IP entries ("127.0.0.1")
   TestKeyType key_type = TestKeyType::kEcP256;
   int64_t valid_from_s = -3600;        // relative to now
   int64_t valid_until_s = 30 * 86400;  // relative to now (negative: already expired)

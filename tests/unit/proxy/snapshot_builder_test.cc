@@ -38,12 +38,21 @@ using testing::RouteDef;
          << "no error on " << field << " with '" << text << "'; got" << seen;
 }
 
+TEST(SnapshotBuilderTest, HttpsTargetsNeedTheServicesTlsContext) {
+  // The contexts come with the TLS material (app/tls_snapshots.cc builds them); a build without
+  // one for the service cannot serve its https targets, and says so on the target.
+  model::Config config = makeConfig({RouteDef("r").paths({"/"})});
+  config.services[0].targets = {{"http://10.0.0.5:8080", 100}, {"https://api.internal", 50}};
+  EXPECT_TRUE(hasFieldError(SnapshotBuilder::build(config), "services[0].targets[1].url",
+                            "no TLS context"));
+}
+
 TEST(SnapshotBuilderTest, ResolvesServicesAndTargets) {
   model::Config config = makeConfig({RouteDef("r").paths({"/"})}, 42);
   model::Service& service = config.services[0];
   service.targets = {{"http://10.0.0.5:8080", 100},
                      {"http://Backend.Internal", 0},
-                     {"https://api.internal", 50},
+                     {"http://api.internal:8443", 50},
                      {"http://[::1]:9000/", 10}};
   service.load_balancing = model::LoadBalancing::kConsistentHash;
   service.hash_on = "header:X-User";
@@ -66,8 +75,8 @@ TEST(SnapshotBuilderTest, ResolvesServicesAndTargets) {
   EXPECT_EQ(s.targets[1].host, "backend.internal");
   EXPECT_EQ(s.targets[1].port, 80);
   EXPECT_EQ(s.targets[1].authority, "backend.internal");
-  EXPECT_EQ(s.targets[2].port, 443);
-  EXPECT_TRUE(s.targets[2].tls);
+  EXPECT_EQ(s.targets[2].port, 8443);
+  EXPECT_EQ(s.targets[2].poolKey(), "http://api.internal:8443");
   EXPECT_EQ(s.targets[3].host, "::1");
   EXPECT_EQ(s.targets[3].port, 9000);
   EXPECT_EQ(s.targets[3].authority, "[::1]:9000");

@@ -1,9 +1,10 @@
-// ClientStream: a client connection's byte stream, plain TCP or TLS over it, behind one
-// interface, so that a ClientSession serves both listeners with the same code.
+// ByteStream: a connection's byte stream, plain TCP or TLS over it, behind one interface, so
+// that a ClientSession serves both listeners, and talks to http:// and https:// targets, with the
+// same code.
 //
-//   ClientStream client(std::move(socket));
-//   client.startTls(ssl);                                     // the TLS listener only
-//   auto [ec] = co_await client.handshake();
+//   ByteStream client(std::move(socket));
+//   client.startTls(ssl, ByteStream::Role::kServer);          // the TLS listener; kClient to an
+//   auto [ec] = co_await client.handshake(kTuple);            //   https:// target
 //   auto [ec, n] = co_await client.async_read_some(buffer, kTuple);
 //   Written sent = sendNow(client, buffers);                  // socket_write.h, as for a socket
 //   if (sent.rest) sent = co_await sendRest(client, buffers, sent.bytes);
@@ -15,6 +16,8 @@
 //
 // async_read_some() and handshake() take Asio's as_tuple(use_awaitable) completion token: the
 // same awaitable type comes out of either stream.
+//
+// Not movable: the TLS stream holds a reference to the socket beside it.
 //
 // THREAD: the connection's worker thread only.
 #pragma once
@@ -39,12 +42,16 @@
 
 namespace turnpike::proxy {
 
-class ClientStream {
+class ByteStream {
  public:
   using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
   using executor_type = boost::asio::ip::tcp::socket::executor_type;
+  enum class Role { kServer, kClient };
 
-  explicit ClientStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit ByteStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit ByteStream(const boost::asio::any_io_executor& executor) : socket_(executor) {}
+  ByteStream(const ByteStream&) = delete;
+  ByteStream& operator=(const ByteStream&) = delete;
 
   boost::asio::ip::tcp::socket& socket() { return socket_; }
   executor_type get_executor() { return socket_.get_executor(); }
@@ -52,13 +59,17 @@ class ClientStream {
   // The TLS connection (null for a plain one): peer certificate, SNI, ALPN.
   SSL* tlsHandle() { return tls_ ? tls_->native_handle() : nullptr; }
 
-  // Serves TLS over the socket from now on; takes ownership of `ssl` (a server-side SSL made
-  // from the listener's context). Before any byte was read.
-  void startTls(SSL* ssl) { tls_ = std::make_unique<TlsStream>(socket_, ssl); }
+  // Speaks TLS over the socket from now on, as `role`; takes ownership of `ssl` (made from the
+  // listener's context, or a target's). Before any byte was read or written.
+  void startTls(SSL* ssl, Role role) {
+    tls_ = std::make_unique<TlsStream>(socket_, ssl);
+    role_ = role;
+  }
 
   template <class CompletionToken>
   auto handshake(CompletionToken&& token) {
-    return tls_->async_handshake(boost::asio::ssl::stream_base::server,
+    return tls_->async_handshake(role_ == Role::kServer ? boost::asio::ssl::stream_base::server
+                                                        : boost::asio::ssl::stream_base::client,
                                  std::forward<CompletionToken>(token));
   }
   // Sends close_notify and waits for the peer's (or its close, or a cancel).
@@ -71,6 +82,13 @@ class ClientStream {
   auto async_read_some(const MutableBuffers& buffers, CompletionToken&& token) {
     if (tls_) return tls_->async_read_some(buffers, std::forward<CompletionToken>(token));
     return socket_.async_read_some(buffers, std::forward<CompletionToken>(token));
+  }
+
+  // For Beast's writers (health probes); the proxy's own paths use sendNow() and sendRest().
+  template <class ConstBuffers, class CompletionToken>
+  auto async_write_some(const ConstBuffers& buffers, CompletionToken&& token) {
+    if (tls_) return tls_->async_write_some(buffers, std::forward<CompletionToken>(token));
+    return socket_.async_write_some(buffers, std::forward<CompletionToken>(token));
   }
 
   // For sendRest(): writes `buffers` whole through TLS, gathered into one piece first when that
@@ -96,11 +114,12 @@ class ClientStream {
 
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<TlsStream> tls_;
+  Role role_ = Role::kServer;
   std::string gathered_;
 };
 
 template <class ConstBufferSequence>
-Written sendNow(ClientStream& stream, const ConstBufferSequence& buffers) {
+Written sendNow(ByteStream& stream, const ConstBufferSequence& buffers) {
   if (stream.isTls()) {
     return Written{.bytes = 0, .rest = boost::asio::buffer_size(buffers) > 0};
   }
@@ -108,7 +127,7 @@ Written sendNow(ClientStream& stream, const ConstBufferSequence& buffers) {
 }
 
 template <class ConstBufferSequence>
-boost::asio::awaitable<Written> sendRest(ClientStream& stream, const ConstBufferSequence& buffers,
+boost::asio::awaitable<Written> sendRest(ByteStream& stream, const ConstBufferSequence& buffers,
                                          std::size_t written) {
   if (!stream.isTls()) co_return co_await sendRest(stream.socket(), buffers, written);
   boost::beast::buffers_suffix<ConstBufferSequence> rest(buffers);
@@ -119,7 +138,7 @@ boost::asio::awaitable<Written> sendRest(ClientStream& stream, const ConstBuffer
 
 template <class ConstBufferSequence>
 boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> writeAll(
-    ClientStream& stream, const ConstBufferSequence& buffers) {
+    ByteStream& stream, const ConstBufferSequence& buffers) {
   Written sent = sendNow(stream, buffers);
   if (sent.rest) sent = co_await sendRest(stream, buffers, sent.bytes);
   co_return std::tuple(sent.ec, sent.bytes);
