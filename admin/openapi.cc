@@ -257,8 +257,13 @@ json schemas() {
        {{"url",
          {{"type", "string"},
           {"format", "uri"},
-          {"examples", {"http://10.0.0.5:8080"}},
-          {"description", "http://host[:port]; no path, query or userinfo. Port defaults to 80."}}},
+          {"pattern", "^[Hh][Tt][Tt][Pp][Ss]?://"},
+          {"examples", {"http://10.0.0.5:8080", "https://10.0.0.5:8443"}},
+          {"description",
+           "http://host[:port] (port 80) or https://host[:port] (port 443: TLS to the target "
+           "with the service's tls settings); no path, query or userinfo. Stored lower case, "
+           "without a trailing '/'. A target is a host and port: http://a:443 and https://a "
+           "are the same one and cannot both be listed."}}},
         {"weight", integer(0, 1000, 100)}}}};
   s["Target"]["properties"]["weight"]["description"] = "0 takes the target out of rotation.";
 
@@ -269,6 +274,38 @@ json schemas() {
                         {"interval_ms", {{"type", "integer"}, {"minimum", 100}, {"default", 5000}}},
                         {"unhealthy_after", {{"type", "integer"}, {"minimum", 1}, {"default", 3}}},
                         {"healthy_after", {{"type", "integer"}, {"minimum", 1}, {"default", 2}}}}}};
+
+  s["ServiceTls"] = {
+      {"type", "object"},
+      {"description",
+       "How Turnpike speaks TLS to the service's https:// targets. null: the defaults (verify "
+       "against the system store, the target host as server name, no client certificate)."},
+      {"additionalProperties", false},
+      {"properties",
+       {{"verify",
+         {{"type", "boolean"},
+          {"default", true},
+          {"description", "Check the target's certificate chain and name."}}},
+        {"ca",
+         {{"type", {"string", "null"}},
+          {"default", nullptr},
+          {"maxLength", 262144},
+          {"description",
+           "PEM CA certificates to trust for the targets; null: the system store."}}},
+        {"server_name",
+         {{"type", {"string", "null"}},
+          {"default", nullptr},
+          {"examples", {"orders.internal"}},
+          {"description",
+           "DNS host name or IP address sent as SNI and checked against the target's "
+           "certificate (stored lower case); null: the target's host."}}},
+        {"client_certificate",
+         {{"type", {"string", "null"}},
+          {"default", nullptr},
+          {"description",
+           "A certificate (/certificates) presented to the targets, by id or name on input; "
+           "returned as the certificate id. null: none. A certificate a service presents "
+           "cannot be deleted (409)."}}}}}};
 
   {
     json p;
@@ -285,6 +322,7 @@ json schemas() {
     p["read_timeout_ms"] = integer(1, 3600000, 30000);
     p["retries"] = integer(0, 10, 2);
     p["health_check"] = {{"oneOf", {schemaRef("HealthCheck"), {{"type", "null"}}}}};
+    p["tls"] = {{"oneOf", {schemaRef("ServiceTls"), {{"type", "null"}}}}, {"default", nullptr}};
     s["Service"] = {{"type", "object"},
                     {"description", "Where traffic goes."},
                     {"additionalProperties", false},
@@ -918,6 +956,9 @@ json paths() {
   addCollection(p, {"/rate-limit-policies", "RateLimitPolicy", "rate-limit policy",
                     "RateLimitPolicy", "rate-limit-policies"});
   addCollection(p, {"/certificates", "Certificate", "certificate", "Certificate", "certificates"});
+  p["/certificates/{id_or_name}"]["delete"]["responses"]["409"] = problemResponse(
+      "The certificate is a service's tls.client_certificate; `detail` names the "
+      "services.");
   // "policys" reads badly in operation ids.
   p["/rate-limit-policies"]["get"]["operationId"] = "listRateLimitPolicies";
   p["/rate-limit-policies"]["get"]["summary"] = "List rate-limit policies";

@@ -203,6 +203,13 @@ Status inspectCertificate(std::string_view cert_pem, Certificate& out) {
   return Ok{};
 }
 
+std::string checkCertificatesPem(std::string_view pem) {
+  if (readCertificates(pem).empty()) {
+    return "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)";
+  }
+  return "";
+}
+
 std::string checkKeyMatches(std::string_view cert_pem, std::string_view key_pem) {
   KeyPtr key = readKey(key_pem);
   if (!key) {
@@ -315,9 +322,8 @@ Result<Certificate> parseCertificate(const json& body, bool key_required) {
     }
     std::string ca;
     if (readPem(r, "client_ca", kMaxClientCaPemBytes, &ca)) {
-      if (readCertificates(ca).empty()) {
-        r.addError("client_ca",
-                   "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)");
+      if (std::string message = checkCertificatesPem(ca); !message.empty()) {
+        r.addError("client_ca", std::move(message));
       } else {
         c.client_ca = std::move(ca);
       }

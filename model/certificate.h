@@ -81,6 +81,10 @@ std::string checkSealedForm(std::string_view text);
 // not parse. Used again when a stored certificate is loaded.
 Status inspectCertificate(std::string_view cert_pem, Certificate& out);
 
+// Whether `pem` holds one or more PEM certificates that all parse (a trust bundle such as
+// `client_ca`): "" when it does, else the message for the field.
+std::string checkCertificatesPem(std::string_view pem);
+
 // Whether `key_pem` is the private key of `cert_pem`'s leaf: "" when it is, else why not (for
 // the "key" field).
 std::string checkKeyMatches(std::string_view cert_pem, std::string_view key_pem);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "model/certificate.h"
 #include "model/json_reader.h"
 #include "model/validation.h"
 
@@ -18,15 +19,18 @@ constexpr int kMinIntervalMs = 100;
 constexpr int kMaxIntervalMs = 86400000;  // a day; longer is no health check at all
 constexpr int kMaxThreshold = 1000;
 
-// Validates "http://host[:port][/]". Returns "" when valid; then sets `canonical` to
-// "http://host[:port]" (scheme and host lower case, no trailing '/') so that the data plane
-// can rely on one spelling, and `endpoint` to "host:port" (port defaulted) to spot duplicates.
+// Validates "http://host[:port][/]" or "https://host[:port][/]". Returns "" when valid; then
+// sets `canonical` to "scheme://host[:port]" (scheme and host lower case, no trailing '/') so
+// that the data plane can rely on one spelling, and `endpoint` to "host:port" (the port
+// defaulted by the scheme: 80 or 443) to spot duplicates. The endpoint leaves out the scheme:
+// one port speaks TLS or it does not, so http://a:443 and https://a are the same target, while
+// http://a and https://a (ports 80 and 443) are two.
 std::string checkTargetUrl(std::string_view url, std::string* canonical, std::string* endpoint) {
+  constexpr std::string_view kForm = "must be an http://host[:port] or https://host[:port] URL";
   std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return "must be an http://host[:port] URL";
+  if (scheme_end == std::string_view::npos) return std::string(kForm);
   std::string scheme = asciiLower(url.substr(0, scheme_end));
-  if (scheme == "https") return "https targets are not supported yet";
-  if (scheme != "http") return "must be an http://host[:port] URL";
+  if (scheme != "http" && scheme != "https") return std::string(kForm);
 
   std::string_view rest = url.substr(scheme_end + 3);
   std::size_t authority_end = rest.find_first_of("/?#");
@@ -64,14 +68,14 @@ std::string checkTargetUrl(std::string_view url, std::string* canonical, std::st
     // '_' is allowed because container names (docker compose services) often carry one.
     if (!isValidHostName(host, /*allow_underscore=*/true)) return "has an invalid host";
   }
-  int port = 80;
+  int port = scheme == "https" ? 443 : 80;
   if (has_port) {
     std::optional<int> parsed = parsePort(port_text);
     if (!parsed) return "port must be between 1 and 65535";
     port = *parsed;
   }
   std::string host_lower = asciiLower(host);
-  *canonical = "http://";
+  *canonical = scheme + "://";
   *canonical += authority.front() == '[' ? "[" + host_lower + "]" : host_lower;
   if (has_port) *canonical += ":" + std::to_string(port);
   *endpoint = host_lower + ":" + std::to_string(port);
@@ -95,7 +99,7 @@ void readTargets(JsonReader& reader, std::vector<Target>* targets) {
     reader.addError("targets", "must be an array of targets");
     return;
   }
-  std::vector<std::string> endpoints;
+  std::vector<std::pair<std::string, std::size_t>> endpoints;  // "host:port" of targets[i]
   for (std::size_t i = 0; i < value->size(); ++i) {
     std::string prefix = indexPath("targets", i);
     JsonReader tr((*value)[i], prefix, reader.errors());
@@ -110,13 +114,14 @@ void readTargets(JsonReader& reader, std::vector<Target>* targets) {
       if (!message.empty()) {
         tr.addError(tr.path("url"), std::move(message));
       } else {
-        for (const std::string& seen : endpoints) {
+        for (const auto& [seen, j] : endpoints) {
           if (seen == endpoint) {
-            tr.addError(tr.path("url"), "duplicate target");
+            tr.addError(tr.path("url"),
+                        "duplicate target: the same host and port as " + indexPath("targets", j));
             break;
           }
         }
-        endpoints.push_back(std::move(endpoint));
+        endpoints.emplace_back(std::move(endpoint), i);
         target.url = std::move(canonical);
       }
     }
@@ -146,6 +151,48 @@ void readHealthCheck(JsonReader& reader, std::optional<HealthCheck>* out) {
   *out = std::move(check);
 }
 
+// A "tls" object: every field optional, the defaults those of ServiceTls. Absent or null
+// leaves `out` empty (the defaults apply all the same).
+void readTls(JsonReader& reader, std::optional<ServiceTls>* out) {
+  const json* value = reader.get("tls");
+  if (value == nullptr) return;
+  JsonReader tr(*value, "tls", reader.errors());
+  if (!tr.isObject()) return;
+  ServiceTls tls;
+  tr.readBool("verify", &tls.verify);
+  if (tr.readString("ca", &tls.ca)) {
+    std::string message =
+        tls.ca.size() > kMaxClientCaPemBytes
+            ? "must be at most " + std::to_string(kMaxClientCaPemBytes / 1024) + " KiB"
+            : checkCertificatesPem(tls.ca);
+    if (!message.empty()) {
+      tls.ca.clear();
+      tr.addError(tr.path("ca"), std::move(message));
+    }
+  }
+  if (tr.readString("server_name", &tls.server_name)) {
+    // Names are case-insensitive; keep one spelling. Unlike target hosts, no '_': this is the
+    // name the target's certificate must hold.
+    tls.server_name = asciiLower(tls.server_name);
+    if (!isValidHostName(tls.server_name) && !isIpv6Literal(tls.server_name)) {
+      tls.server_name.clear();
+      tr.addError(tr.path("server_name"),
+                  "must be a DNS host name or an IP address (IPv6 without brackets)");
+    }
+  }
+  if (tr.readString("client_certificate", &tls.client_certificate)) {
+    std::string message = checkReference(tls.client_certificate);
+    if (!message.empty()) {
+      tls.client_certificate.clear();
+      tr.addError(tr.path("client_certificate"), std::move(message));
+    }
+  }
+  tr.finish();
+  *out = std::move(tls);
+}
+
+json nullIfEmpty(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
+
 }  // namespace
 
 std::string_view toString(LoadBalancing lb) {
@@ -171,6 +218,14 @@ json toJson(const Service& service) {
               {"unhealthy_after", h.unhealthy_after},
               {"healthy_after", h.healthy_after}};
   }
+  json tls = nullptr;
+  if (service.tls) {
+    const ServiceTls& t = *service.tls;
+    tls = {{"verify", t.verify},
+           {"ca", nullIfEmpty(t.ca)},
+           {"server_name", nullIfEmpty(t.server_name)},
+           {"client_certificate", nullIfEmpty(t.client_certificate)}};
+  }
   return {{"id", service.id.empty() ? json(nullptr) : json(service.id)},
           {"name", service.name},
           {"targets", std::move(targets)},
@@ -180,6 +235,7 @@ json toJson(const Service& service) {
           {"read_timeout_ms", service.read_timeout_ms},
           {"retries", service.retries},
           {"health_check", std::move(health)},
+          {"tls", std::move(tls)},
           {"tags", service.tags},
           {"created_at", service.created_at},
           {"updated_at", service.updated_at}};
@@ -235,6 +291,7 @@ Result<Service> parseService(const json& body) {
     r.readInt("read_timeout_ms", 1, kMaxReadTimeoutMs, &service.read_timeout_ms);
     r.readInt("retries", 0, kMaxRetries, &service.retries);
     readHealthCheck(r, &service.health_check);
+    readTls(r, &service.tls);
     readTags(r, &service.tags);
     readTimestamps(r, &service.created_at, &service.updated_at);
     r.finish();

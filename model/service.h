@@ -13,7 +13,8 @@
 namespace turnpike::model {
 
 struct Target {
-  std::string url;   // "http://host:port" (port defaults to 80); no path, query or userinfo
+  std::string url;   // "http://host[:port]" (port 80) or "https://host[:port]" (port 443, TLS
+                     // with the service's `tls` settings); no path, query or userinfo
   int weight = 100;  // 0..1000; 0 takes the target out of rotation
 
   bool operator==(const Target&) const = default;
@@ -61,7 +62,8 @@ struct Service {
   bool operator==(const Service&) const = default;
 };
 
-// The API form (API.md): snake_case fields, enums as strings, health_check null when absent.
+// The API form (API.md): snake_case fields, enums as strings, health_check and tls null when
+// absent (tls's empty strings null as well).
 nlohmann::json toJson(const Service& service);
 
 // Decodes and validates a request body. Unknown fields, wrong types and rule violations come back

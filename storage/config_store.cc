@@ -663,6 +663,16 @@ model::Status resolveReferences(SQLite::Database& db, T& e) {
     resolvePolicies(e.rate_limit_policies);
   } else if constexpr (std::is_same_v<T, Consumer>) {
     resolvePolicies(e.rate_limit_policies);
+  } else if constexpr (std::is_same_v<T, Service>) {
+    if (e.tls && !e.tls->client_certificate.empty()) {
+      std::string& ref = e.tls->client_certificate;
+      auto id = lookupId(db, "certificates", "name", ref);
+      if (id) {
+        ref = *id;
+      } else {
+        errors.push_back({"tls.client_certificate", "certificate '" + ref + "' not found"});
+      }
+    }
   }
   if (!errors.empty()) return invalidRefs(std::move(errors));
   return model::Ok{};
@@ -698,6 +708,12 @@ std::string usersOf(SQLite::Database& db, const std::string& id) {
       users += (users.empty() ? "" : "; ") + std::string("consumers: ") + joinNames(consumers);
     }
     if (!users.empty()) return "rate limit policy is used by " + users;
+  } else if constexpr (std::is_same_v<T, Certificate>) {
+    // Services name their client certificate only inside the document.
+    auto services = names(
+        "SELECT name FROM services WHERE json_extract(doc, '$.tls.client_certificate') = ? "
+        "ORDER BY seq");
+    if (!services.empty()) return "certificate is used by services: " + joinNames(services);
   }
   return "";
 }
@@ -1165,6 +1181,13 @@ Result<ReplaceResult> replaceConfigTx(SQLite::Database& db, DecodedDocs& decoded
   for (size_t i = 0; i < consumers.slots.size(); ++i) {
     resolvePolicies(consumers.slots[i].want.rate_limit_policies, indexed("consumers", i));
   }
+  for (size_t i = 0; i < services.slots.size(); ++i) {
+    std::optional<model::ServiceTls>& tls = services.slots[i].want.tls;
+    if (tls && !tls->client_certificate.empty()) {
+      resolve(certificates.ids, tls->client_certificate,
+              indexed("services", i) + ".tls.client_certificate", "certificate");
+    }
+  }
 
   // API keys have no name: matched by id, else by key hash.
   std::map<std::string, size_t> keys_by_id, keys_by_hash;
@@ -1624,6 +1647,9 @@ model::Result<Deleted> ConfigStore::remove(std::string_view id_or_name,
     }
     if (auto ok = checkIfMatch(options, model::toJson(*current)); !ok) return ok.error();
     if (std::string users = usersOf<T>(*db_, current->id); !users.empty()) {
+      // A certificate still presented by services is kConflict (409); a service or policy in
+      // use stays kInvalid (400), as it always answered.
+      if constexpr (std::is_same_v<T, Certificate>) return Error::conflict(std::move(users));
       return Error::invalid(std::move(users));
     }
     std::vector<Change> changes;

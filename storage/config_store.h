@@ -10,9 +10,9 @@
 //   auto r = (*store)->create(service, {.actor = "admin"});
 //
 // Entities are addressed by id or by unique name (username for consumers). References held by
-// routes and consumers (service, rate_limit_policies) are given as ids or names and stored
-// and returned as ids; a missing reference is kInvalid naming the field ("service",
-// "rate_limit_policies[1]").
+// routes, consumers and services (service, rate_limit_policies, tls.client_certificate) are
+// given as ids or names and stored and returned as ids; a missing reference is kInvalid naming
+// the field ("service", "rate_limit_policies[1]", "tls.client_certificate").
 //
 // Certificates' private keys are sealed here, with the keyring given to open(), once the
 // certificate's id is final (the id is the associated data): a write's "key" is sealed before
@@ -138,7 +138,8 @@ class ConfigStore {
   template <class T>
   model::Result<Written<T>> put(std::string_view id_or_name, T entity, const WriteOptions& options);
   // Deleting a service still used by a route, or a policy still used, is kInvalid naming the
-  // users; deleting a consumer deletes its keys (recorded in the same history entry).
+  // users; deleting a certificate still a service's tls.client_certificate is kConflict naming
+  // the services; deleting a consumer deletes its keys (recorded in the same history entry).
   template <class T>
   model::Result<Deleted> remove(std::string_view id_or_name, const WriteOptions& options);
 

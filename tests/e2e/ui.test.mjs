@@ -733,6 +733,63 @@ function uiTests() {
         await ui.shot('dashboard-certificate-warning');
       });
 
+  step('service-tls', 'creates a service with an https target and TLS settings through its form',
+      ['certificate'], async () => {
+        const name = 'payments-tls';
+        const ca = makeCertificate('upstream-ca.example.com', 30).cert;
+        await navTo('Services', 'Services');
+        await openNewForm('service');
+        await main().getByLabel('Name', {exact: true}).fill(name);
+        if (await main().getByLabel('Target URL', {exact: true}).count() === 0) {
+          await main().getByRole('button', {name: 'Add target', exact: true}).click();
+        }
+        await main().getByLabel('Target URL', {exact: true}).first()
+            .fill('https://payments.internal:8443');
+        await main().getByLabel('TLS settings for https:// targets', {exact: true}).check();
+        const verify = main().getByLabel('Verify the target\'s certificate', {exact: true});
+        assert.equal(await verify.isChecked(), true, 'verification is on by default');
+        await main().getByLabel('CA certificates (PEM)', {exact: true}).fill(ca);
+        const serverName = main().getByLabel('Server name', {exact: true});
+        const clientCertificate = main().getByLabel('Client certificate', {exact: true});
+        await clientCertificate.selectOption({label: CERTIFICATE});
+
+        // A bad server name is shown at its field, inside the TLS group.
+        const from = page.url();
+        await serverName.fill('not a host');
+        ui.allowApiErrors(400);
+        await main().getByRole('button', {name: 'Create', exact: true}).click();
+        await expectFieldError(serverName, 'Server name', /DNS host name/);
+        assert.equal(page.url(), from, 'the form stays open after a validation error');
+
+        await serverName.fill('payments.internal');
+        await ui.shot('service-tls-new');
+        await submitForm('Create');
+        await visible(h1(name), `the service's detail page (h1 "${name}")`);
+        await visible(main().getByRole('link', {name: CERTIFICATE, exact: true}),
+            'the client certificate as a link on the detail page');
+        await ui.shot('service-tls-detail');
+
+        const certificate = await adminGet(`/certificates/${CERTIFICATE}`);
+        const stored = await adminGet(`/services/${name}`);
+        assert.equal(stored.status, 200, 'the service was stored');
+        assert.deepEqual(stored.body.targets, [{url: 'https://payments.internal:8443', weight: 100}]);
+        assert.deepEqual(stored.body.tls, {verify: true, ca, server_name: 'payments.internal',
+          client_certificate: certificate.body.id}, 'the API sees the tls settings');
+
+        // The certificate the service presents cannot be deleted; the page says which service.
+        await open(`/certificates/${CERTIFICATE}`, CERTIFICATE);
+        ui.allowApiErrors(409);
+        await main().getByRole('button', {name: 'Delete', exact: true}).click();
+        const dialog = page.getByRole('dialog');
+        await visible(dialog, 'the confirmation dialog');
+        await dialog.getByRole('button', {name: 'Delete', exact: true}).click();
+        await visible(main().getByRole('alert').filter({hasText: name}),
+            `an alert naming the service "${name}"`);
+        assert.equal((await adminGet(`/certificates/${CERTIFICATE}`)).status, 200,
+            'the certificate is still there');
+        await ui.shot('certificate-in-use');
+      });
+
   step('session-end', 'a 401 from the API (a stale token) signs out: "Your session ended"',
       ['sign-in'], async () => {
         // Whatever key the UI keeps the token under: swap it for one the API refuses.

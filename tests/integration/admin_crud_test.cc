@@ -203,7 +203,7 @@ TEST_F(AdminCrudDetailsTest, FullServiceRoundTrips) {
       {"name", name},
       {"targets",
        {{{"url", "http://10.0.0.5:8080"}, {"weight", 100}},
-        {{"url", "http://10.0.0.6:8080"}, {"weight", 0}}}},
+        {{"url", "https://10.0.0.6:8443"}, {"weight", 0}}}},
       {"load_balancing", "consistent_hash"},
       {"hash_on", "header:x-user"},
       {"connect_timeout_ms", 1500},
@@ -211,6 +211,11 @@ TEST_F(AdminCrudDetailsTest, FullServiceRoundTrips) {
       {"retries", 1},
       {"health_check",
        {{"path", "/healthz"}, {"interval_ms", 5000}, {"unhealthy_after", 3}, {"healthy_after", 2}}},
+      {"tls",
+       {{"verify", false},
+        {"ca", nullptr},
+        {"server_name", "orders.internal"},
+        {"client_certificate", nullptr}}},
       {"tags", {"a", "b"}}};
   json s = mustCreate("/services", body);
   ASSERT_TRUE(s.is_object());

@@ -298,13 +298,29 @@ TEST_F(AdminOpenApiTest, EveryRefResolvesAndTheNamedSchemasExist) {
   for (const std::string& ref : refs) {
     EXPECT_FALSE(resolve(doc, ref).is_null()) << "unresolved $ref " << ref;
   }
-  for (const char* schema :
-       {"Service",         "Target",           "HealthCheck",       "Route",
-        "RouteAuth",       "RequestTransform", "ResponseTransform", "PathRewrite",
-        "JsonShape",       "Aggregate",        "AggregateBackend",  "Consumer",
-        "RateLimitPolicy", "ApiKey",           "NewApiKey",         "ApiKeyCreated",
-        "Config",          "ConfigChanges",    "HistoryEntry",      "Problem",
-        "Certificate",     "CertificateStatus"}) {
+  for (const char* schema : {"Service",
+                             "Target",
+                             "HealthCheck",
+                             "Route",
+                             "RouteAuth",
+                             "RequestTransform",
+                             "ResponseTransform",
+                             "PathRewrite",
+                             "JsonShape",
+                             "Aggregate",
+                             "AggregateBackend",
+                             "Consumer",
+                             "RateLimitPolicy",
+                             "ApiKey",
+                             "NewApiKey",
+                             "ApiKeyCreated",
+                             "Config",
+                             "ConfigChanges",
+                             "HistoryEntry",
+                             "Problem",
+                             "Certificate",
+                             "CertificateStatus",
+                             "ServiceTls"}) {
     EXPECT_TRUE(doc["components"]["schemas"].contains(schema)) << "no schema " << schema;
   }
   EXPECT_TRUE(doc["components"]["schemas"]["ApiKeyCreated"]["properties"].contains("key"));
@@ -413,6 +429,45 @@ TEST_F(AdminOpenApiTest, RouteSchemaDescribesRoutesWithTransformsAndAggregates) 
     Response r = admin().post("/routes", body);
     EXPECT_EQ(r.status, 400) << body.dump() << "\n" << r;
     EXPECT_EQ(admin().get("/routes/" + body["name"].get<std::string>()).status, 404);
+  }
+}
+
+// The Service schema documents https:// targets and the tls object: a service with both, as
+// sent and as answered, conforms, and tls fields the server refuses the schema refuses too.
+TEST_F(AdminOpenApiTest, ServiceSchemaDescribesTlsAndHttpsTargets) {
+  json doc = document();
+  const SchemaChecker checker(doc);
+  const json service_schema = doc["components"]["schemas"]["Service"];
+  ASSERT_TRUE(service_schema["properties"].contains("tls"));
+  EXPECT_EQ(doc["components"]["schemas"]["ServiceTls"]["properties"]["verify"]["default"], true);
+  EXPECT_TRUE(doc["paths"]["/certificates/{id_or_name}"]["delete"]["responses"].contains("409"));
+
+  const std::string name = uniqueName("oas-tls");
+  json body = serviceBody(name);
+  body["targets"] = {{{"url", "https://10.0.0.5:8443"}}, {{"url", "http://10.0.0.5:8080"}}};
+  body["tls"] = {{"verify", false}, {"server_name", "orders.internal"}, {"ca", nullptr}};
+  EXPECT_TRUE(checker.accepts(service_schema, body)) << lines(checker.check(service_schema, body));
+  json created = mustCreate("/services", body);
+  ASSERT_TRUE(created.is_object());
+  EXPECT_TRUE(checker.accepts(service_schema, created))
+      << lines(checker.check(service_schema, created)) << created.dump(2);
+  json plain = mustCreate("/services", serviceBody(uniqueName("oas-plain")));
+  EXPECT_TRUE(checker.accepts(service_schema, plain))
+      << lines(checker.check(service_schema, plain));
+
+  json unknown = body;
+  unknown["name"] = uniqueName("oas-bad");
+  unknown["tls"]["alpn"] = "h2";
+  json not_bool = body;
+  not_bool["name"] = uniqueName("oas-bad");
+  not_bool["tls"]["verify"] = "yes";
+  json ftp = body;
+  ftp["name"] = uniqueName("oas-bad");
+  ftp["targets"][0]["url"] = "ftp://10.0.0.5";
+  for (const json& bad : {unknown, not_bool, ftp}) {
+    EXPECT_FALSE(checker.accepts(service_schema, bad)) << "the schema accepts " << bad.dump();
+    Response r = admin().post("/services", bad);
+    EXPECT_EQ(r.status, 400) << bad.dump() << "\n" << r;
   }
 }
 

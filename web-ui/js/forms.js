@@ -65,6 +65,28 @@ export function checkbox(name, label, {hint, initial = false} = {}) {
   };
 }
 
+// A PEM text field (certificates, keys, CA bundles): pasted into the textarea, or read from a
+// file into it. Empty: left out of the body (for a certificate's key: the stored key is kept).
+export function pemInput(name, label, {hint} = {}) {
+  const input = h('textarea', {name, rows: 6, spellcheck: 'false', autocomplete: 'off',
+    class: 'pem'});
+  const file = h('input', {type: 'file', accept: '.pem,.crt,.cer,.key,text/plain',
+    'aria-label': `${label}: read from a file`});
+  file.addEventListener('change', async () => {
+    const [chosen] = file.files;
+    if (chosen) input.value = await chosen.text();
+    file.value = '';
+  });
+  const node = field(label, input, {field: name, hint});
+  node.appendChild(h('div', {class: 'file-pick'}, h('span', {class: 'hint', text: 'Or from a file:'}),
+      file));
+  return {
+    name, node,
+    read: () => (input.value.trim() ? input.value : undefined),
+    write: (value) => { input.value = value ?? ''; },
+  };
+}
+
 // A <select> of [value, label] pairs. A stored value the list does not know is added as its
 // own option, so saving keeps it rather than silently switching to the first option.
 export function select(name, label, options, {hint, placeholder} = {}) {

@@ -5,12 +5,15 @@
 #include <string>
 #include <utility>
 
+#include "tests/support/test_certificates.h"
 #include "tests/unit/model/model_test_util.h"
 
 namespace turnpike::model {
 namespace {
 
 using nlohmann::json;
+using test_support::makeCertificate;
+using test_support::TestCertificate;
 using testing::expectRule;
 using testing::hasFieldError;
 using testing::RuleCase;
@@ -67,11 +70,20 @@ INSTANTIATE_TEST_SUITE_P(
                  {{"targets", {{{"url", "http://a"}, {"host", "a"}}}}},
                  "targets[0].host",
                  "unknown field"},
-        RuleCase{"target_https",
-                 {{"targets", target("https://a.example.com")}},
-                 "targets[0].url",
-                 "https targets are not supported yet"},
         RuleCase{"target_ftp", {{"targets", target("ftp://a")}}, "targets[0].url", "http://"},
+        RuleCase{"target_ws", {{"targets", target("wss://a")}}, "targets[0].url", "https://"},
+        RuleCase{"target_https_path",
+                 {{"targets", target("https://a.example.com/api")}},
+                 "targets[0].url",
+                 "must not contain a path"},
+        RuleCase{"target_https_port_zero",
+                 {{"targets", target("https://a:0")}},
+                 "targets[0].url",
+                 "port must be between 1 and 65535"},
+        RuleCase{"target_https_userinfo",
+                 {{"targets", target("https://u@a")}},
+                 "targets[0].url",
+                 "userinfo"},
         RuleCase{
             "target_no_scheme", {{"targets", target("10.0.0.5:80")}}, "targets[0].url", "http://"},
         RuleCase{"target_path",
@@ -141,6 +153,17 @@ INSTANTIATE_TEST_SUITE_P(
                    {{{"url", "http://A.example.com"}}, {{"url", "http://a.example.com:80/"}}}}},
                  "targets[1].url",
                  "duplicate target"},
+        RuleCase{"target_duplicate_https_default_port",
+                 {{"targets",
+                   {{{"url", "https://a.example.com"}}, {{"url", "HTTPS://a.example.com:443"}}}}},
+                 "targets[1].url",
+                 "duplicate target: the same host and port as targets[0]"},
+        // One port speaks TLS or it does not.
+        RuleCase{"target_duplicate_across_schemes",
+                 {{"targets", {{{"url", "https://a"}}, {{"url", "http://a:443"}}}}},
+                 "targets[1].url",
+                 "the same host and port as targets[0]"},
+
         RuleCase{"weight_negative",
                  {{"targets", {{{"url", "http://a"}, {"weight", -1}}}}},
                  "targets[0].weight",
@@ -244,6 +267,78 @@ INSTANTIATE_TEST_SUITE_P(
                  {{"health_check", {{"timeout_ms", 5}}}},
                  "health_check.timeout_ms",
                  "unknown field"},
+        RuleCase{"tls_not_object", {{"tls", true}}, "tls", "must be an object"},
+        RuleCase{
+            "tls_unknown_field", {{"tls", {{"sni", "a.example.com"}}}}, "tls.sni", "unknown field"},
+        RuleCase{"tls_verify_not_bool", {{"tls", {{"verify", "yes"}}}}, "tls.verify", "boolean"},
+        RuleCase{"tls_ca_not_string", {{"tls", {{"ca", 1}}}}, "tls.ca", "must be a string"},
+        RuleCase{"tls_ca_empty", {{"tls", {{"ca", ""}}}}, "tls.ca", "PEM certificates"},
+        RuleCase{"tls_ca_not_pem",
+                 {{"tls", {{"ca", "my corporate CA"}}}},
+                 "tls.ca",
+                 "must be one or more PEM certificates"},
+        RuleCase{
+            "tls_ca_garbled",
+            {{"tls", {{"ca", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}}},
+            "tls.ca",
+            "must be one or more PEM certificates"},
+        RuleCase{
+            "tls_ca_a_key",
+            {{"tls", {{"ca", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}}}},
+            "tls.ca",
+            "must be one or more PEM certificates"},
+        RuleCase{"tls_ca_too_long",
+                 {{"tls", {{"ca", std::string(256 * 1024 + 1, 'a')}}}},
+                 "tls.ca",
+                 "at most 256 KiB"},
+        RuleCase{"tls_server_name_not_string",
+                 {{"tls", {{"server_name", false}}}},
+                 "tls.server_name",
+                 "must be a string"},
+        RuleCase{"tls_server_name_empty",
+                 {{"tls", {{"server_name", ""}}}},
+                 "tls.server_name",
+                 "must be a DNS host name or an IP address"},
+        RuleCase{"tls_server_name_space",
+                 {{"tls", {{"server_name", "a b.example.com"}}}},
+                 "tls.server_name",
+                 "DNS host name"},
+        RuleCase{"tls_server_name_url",
+                 {{"tls", {{"server_name", "https://a.example.com"}}}},
+                 "tls.server_name",
+                 "DNS host name"},
+        RuleCase{"tls_server_name_port",
+                 {{"tls", {{"server_name", "a.example.com:443"}}}},
+                 "tls.server_name",
+                 "DNS host name"},
+        RuleCase{"tls_server_name_wildcard",
+                 {{"tls", {{"server_name", "*.example.com"}}}},
+                 "tls.server_name",
+                 "DNS host name"},
+        RuleCase{"tls_server_name_underscore",
+                 {{"tls", {{"server_name", "orders_v2"}}}},
+                 "tls.server_name",
+                 "DNS host name"},
+        RuleCase{"tls_server_name_bad_ipv4",
+                 {{"tls", {{"server_name", "10.0.0.256"}}}},
+                 "tls.server_name",
+                 "IP address"},
+        RuleCase{"tls_server_name_bracketed_ipv6",
+                 {{"tls", {{"server_name", "[::1]"}}}},
+                 "tls.server_name",
+                 "IPv6 without brackets"},
+        RuleCase{"tls_client_certificate_not_string",
+                 {{"tls", {{"client_certificate", 5}}}},
+                 "tls.client_certificate",
+                 "must be a string"},
+        RuleCase{"tls_client_certificate_empty",
+                 {{"tls", {{"client_certificate", ""}}}},
+                 "tls.client_certificate",
+                 "must be an id (UUID) or a valid name"},
+        RuleCase{"tls_client_certificate_bad_name",
+                 {{"tls", {{"client_certificate", "my cert"}}}},
+                 "tls.client_certificate",
+                 "must be an id (UUID) or a valid name"},
         RuleCase{"tags_not_array", {{"tags", "a"}}, "tags", "must be an array of strings"},
         RuleCase{"tag_not_string", {{"tags", {"a", 1}}}, "tags[1]", "must be a string"},
         RuleCase{"tag_empty", {{"tags", {""}}}, "tags[0]", "1 to 128"},
@@ -308,12 +403,37 @@ TEST(ServiceTest, AcceptsTargetFormsAndStoresThemCanonically) {
       {"HTTP://a.example.com:65535/", "http://a.example.com:65535"},
       {"http://a:1", "http://a:1"},
       {"http://a:0080", "http://a:80"},
+      {"https://10.0.0.5:8443", "https://10.0.0.5:8443"},
+      {"https://Orders.Example.COM/", "https://orders.example.com"},
+      {"HTTPS://[2001:DB8::1]:443", "https://[2001:db8::1]:443"},
+      {"https://orders_v2", "https://orders_v2"},
   };
   for (const auto& [url, canonical] : cases) {
     auto r = parseService({{"name", "s"}, {"targets", target(url)}});
     ASSERT_TRUE(r.ok()) << url << ": " << r.error().message;
     EXPECT_EQ(r->targets[0].url, canonical) << url;
   }
+}
+
+TEST(ServiceTest, HttpAndHttpsTargetsOfOneHostAreTwoEndpoints) {
+  // Ports 80 and 443: two targets, as are two https ports of one host.
+  auto r = parseService({{"name", "s"},
+                         {"targets",
+                          {{{"url", "http://a.example.com"}},
+                           {{"url", "https://a.example.com"}},
+                           {{"url", "https://a.example.com:8443"}}}}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->targets.size(), 3u);
+  EXPECT_EQ(r->targets[0].url, "http://a.example.com");
+  EXPECT_EQ(r->targets[1].url, "https://a.example.com");
+  EXPECT_EQ(r->targets[2].url, "https://a.example.com:8443");
+}
+
+TEST(ServiceTest, DuplicateAfterAnInvalidTargetNamesTheRightOne) {
+  auto r = parseService(
+      {{"name", "s"}, {"targets", {{{"url", "http://a"}}, 7, {{"url", "http://a:80"}}}}});
+  EXPECT_TRUE(hasFieldError(r, "targets[1]", "must be an object"));
+  EXPECT_TRUE(hasFieldError(r, "targets[2].url", "the same host and port as targets[0]"));
 }
 
 TEST(ServiceTest, WeightBoundsAreInclusive) {
@@ -370,7 +490,7 @@ TEST(ServiceTest, BodyMustBeAnObject) {
 
 TEST(ServiceTest, CollectsEveryError) {
   auto r = parseService({{"name", "bad name"},
-                         {"targets", {{{"url", "https://a"}, {"weight", 5000}}}},
+                         {"targets", {{{"url", "ftp://a"}, {"weight", 5000}}}},
                          {"retries", "two"},
                          {"zone", "eu"}});
   ASSERT_FALSE(r.ok());
@@ -378,7 +498,7 @@ TEST(ServiceTest, CollectsEveryError) {
   EXPECT_EQ(r.error().fields.size(), 5u) << testing::describe(r.error().fields);
   EXPECT_EQ(r.error().message, "invalid service: 5 errors");
   EXPECT_TRUE(hasFieldError(r, "name", "may only contain"));
-  EXPECT_TRUE(hasFieldError(r, "targets[0].url", "https"));
+  EXPECT_TRUE(hasFieldError(r, "targets[0].url", "http://"));
   EXPECT_TRUE(hasFieldError(r, "targets[0].weight", "between 0 and 1000"));
   EXPECT_TRUE(hasFieldError(r, "retries", "must be an integer"));
   EXPECT_TRUE(hasFieldError(r, "zone", "unknown field"));
@@ -401,6 +521,8 @@ Service fullService() {
   s.read_timeout_ms = 60000;
   s.retries = 0;
   s.health_check = HealthCheck{"/healthz", 1000, 5, 1};
+  s.tls = ServiceTls{
+      .verify = false, .server_name = "orders.internal", .client_certificate = "edge-client"};
   s.tags = {"prod", "team-a"};
   s.created_at = 1700000000;
   s.updated_at = 1700000100;
@@ -415,6 +537,7 @@ TEST(ServiceTest, ToJsonIsTheApiForm) {
     "load_balancing": "consistent_hash", "hash_on": "header:x-user",
     "connect_timeout_ms": 1500, "read_timeout_ms": 60000, "retries": 0,
     "health_check": {"path": "/healthz", "interval_ms": 1000, "unhealthy_after": 5, "healthy_after": 1},
+    "tls": {"verify": false, "ca": null, "server_name": "orders.internal", "client_certificate": "edge-client"},
     "tags": ["prod", "team-a"], "created_at": 1700000000, "updated_at": 1700000100})"));
 }
 
@@ -424,6 +547,7 @@ TEST(ServiceTest, ToJsonNullsAbsentParts) {
   s.targets = {{"http://x", 100}};
   json j = toJson(s);
   EXPECT_TRUE(j.at("health_check").is_null());
+  EXPECT_TRUE(j.at("tls").is_null());
   EXPECT_TRUE(j.at("hash_on").is_null());
   EXPECT_EQ(j.at("load_balancing"), "round_robin");
   EXPECT_EQ(j.at("tags"), json::array());
@@ -435,6 +559,130 @@ TEST(ServiceTest, RoundTrips) {
       s.name = "minimal";
       s.targets = {{"http://m", 7}};
     }
+    auto r = parseService(toJson(s));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(*r, s);
+  }
+}
+
+// The service `tls` object (API.md): defaults, what each field accepts, the API form.
+class ServiceTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ca_ = new TestCertificate(makeCertificate({.common_name = "Upstream CA", .is_ca = true}));
+    other_ca_ = new TestCertificate(makeCertificate({.common_name = "Other CA", .is_ca = true}));
+  }
+  static void TearDownTestSuite() {
+    delete ca_;
+    delete other_ca_;
+  }
+
+  static Result<Service> parseWithTls(const json& tls) {
+    json body = kBaseService;
+    body["targets"] = target("https://orders.internal:8443");
+    body["tls"] = tls;
+    return parseService(body);
+  }
+
+  static TestCertificate* ca_;
+  static TestCertificate* other_ca_;
+};
+
+TestCertificate* ServiceTlsTest::ca_ = nullptr;
+TestCertificate* ServiceTlsTest::other_ca_ = nullptr;
+
+TEST_F(ServiceTlsTest, AbsentOrNullIsNoValue) {
+  auto absent = parseService(kBaseService);
+  ASSERT_TRUE(absent.ok()) << absent.error().message;
+  EXPECT_FALSE(absent->tls.has_value());
+  auto null = parseWithTls(nullptr);
+  ASSERT_TRUE(null.ok()) << null.error().message;
+  EXPECT_FALSE(null->tls.has_value());
+}
+
+TEST_F(ServiceTlsTest, EmptyObjectTakesTheDefaults) {
+  for (const json& tls : {json::object(), json{{"verify", nullptr},
+                                               {"ca", nullptr},
+                                               {"server_name", nullptr},
+                                               {"client_certificate", nullptr}}}) {
+    auto r = parseWithTls(tls);
+    ASSERT_TRUE(r.ok()) << tls.dump() << ": " << r.error().message;
+    ASSERT_TRUE(r->tls.has_value());
+    EXPECT_EQ(*r->tls, ServiceTls{});
+    EXPECT_TRUE(r->tls->verify) << "verification is on unless turned off";
+  }
+}
+
+TEST_F(ServiceTlsTest, AcceptsEveryField) {
+  const std::string bundle = ca_->cert_pem + other_ca_->cert_pem;
+  auto r = parseWithTls({{"verify", false},
+                         {"ca", bundle},
+                         {"server_name", "Orders.Internal"},
+                         {"client_certificate", "edge-client"}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->tls.has_value());
+  EXPECT_FALSE(r->tls->verify);
+  EXPECT_EQ(r->tls->ca, bundle);
+  EXPECT_EQ(r->tls->server_name, "orders.internal");
+  EXPECT_EQ(r->tls->client_certificate, "edge-client");
+}
+
+TEST_F(ServiceTlsTest, ServerNameMayBeAnIpAddress) {
+  for (const char* name : {"10.0.0.5", "::1", "2001:db8::1", "localhost", "a-b.example.com"}) {
+    auto r = parseWithTls({{"server_name", name}});
+    ASSERT_TRUE(r.ok()) << name << ": " << r.error().message;
+    EXPECT_EQ(r->tls->server_name, name);
+  }
+}
+
+TEST_F(ServiceTlsTest, ClientCertificateIdIsStoredLowerCase) {
+  auto r = parseWithTls({{"client_certificate", "123E4567-E89B-42D3-A456-426614174000"}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->tls->client_certificate, "123e4567-e89b-42d3-a456-426614174000");
+}
+
+TEST_F(ServiceTlsTest, ACaWithOneBadCertificateIsRefused) {
+  const std::string garbled = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+  EXPECT_TRUE(hasFieldError(parseWithTls({{"ca", ca_->cert_pem + garbled}}), "tls.ca",
+                            "must be one or more PEM certificates"));
+}
+
+TEST_F(ServiceTlsTest, EveryErrorNamesItsField) {
+  auto r = parseWithTls({{"verify", 1},
+                         {"ca", "not a certificate"},
+                         {"server_name", "bad name"},
+                         {"client_certificate", "bad name"},
+                         {"alpn", {"h2"}}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().fields.size(), 5u) << testing::describe(r.error().fields);
+  EXPECT_TRUE(hasFieldError(r, "tls.verify", "must be a boolean"));
+  EXPECT_TRUE(hasFieldError(r, "tls.ca", "PEM"));
+  EXPECT_TRUE(hasFieldError(r, "tls.server_name", "DNS host name"));
+  EXPECT_TRUE(hasFieldError(r, "tls.client_certificate", "valid name"));
+  EXPECT_TRUE(hasFieldError(r, "tls.alpn", "unknown field"));
+}
+
+TEST_F(ServiceTlsTest, ToJsonWritesEveryFieldWithNullsForEmptyOnes) {
+  Service s;
+  s.name = "orders";
+  s.targets = {{"https://orders.internal", 100}};
+  s.tls = ServiceTls{};
+  EXPECT_EQ(toJson(s).at("tls"), json::parse(R"({"verify": true, "ca": null,
+      "server_name": null, "client_certificate": null})"));
+  s.tls->ca = ca_->cert_pem;
+  s.tls->server_name = "orders.internal";
+  EXPECT_EQ(toJson(s).at("tls").at("ca"), ca_->cert_pem);
+  EXPECT_EQ(toJson(s).at("tls").at("server_name"), "orders.internal");
+  EXPECT_TRUE(toJson(s).at("tls").at("client_certificate").is_null());
+}
+
+TEST_F(ServiceTlsTest, RoundTrips) {
+  Service s = fullService();
+  s.targets = {{"https://10.0.0.5:8443", 100}, {"https://orders.internal", 50}};
+  for (const ServiceTls& tls :
+       {ServiceTls{}, ServiceTls{.ca = ca_->cert_pem + other_ca_->cert_pem},
+        ServiceTls{false, ca_->cert_pem, "::1", "0f8fad5b-d9cb-469f-a165-70867728950e"}}) {
+    s.tls = tls;
     auto r = parseService(toJson(s));
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(*r, s);

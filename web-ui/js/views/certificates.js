@@ -4,8 +4,8 @@
 // key field starts empty, and leaving it empty keeps the stored key.
 
 import {entityViews} from './entity_pages.js';
-import {h, field, formatTime} from '../dom.js';
-import {checkbox, listInput, select, tagsInput, textInput} from '../forms.js';
+import {h, formatTime} from '../dom.js';
+import {checkbox, listInput, pemInput, select, tagsInput, textInput} from '../forms.js';
 
 const DAY_S = 86400;
 const WARN_DAYS = 30;
@@ -44,28 +44,6 @@ function snisNode(certificate) {
   const names = certificate.snis ?? [];
   if (!certificate.default) return names;
   return [...names, h('span', {class: 'badge', text: 'default'})];
-}
-
-// A PEM text field: pasted into the textarea, or read from a file into it. Empty: left out of
-// the body (for the key: the stored key is kept).
-function pemInput(name, label, {hint} = {}) {
-  const input = h('textarea', {name, rows: 6, spellcheck: 'false', autocomplete: 'off',
-    class: 'pem'});
-  const file = h('input', {type: 'file', accept: '.pem,.crt,.cer,.key,text/plain',
-    'aria-label': `${label}: read from a file`});
-  file.addEventListener('change', async () => {
-    const [chosen] = file.files;
-    if (chosen) input.value = await chosen.text();
-    file.value = '';
-  });
-  const node = field(label, input, {field: name, hint});
-  node.appendChild(h('div', {class: 'file-pick'}, h('span', {class: 'hint', text: 'Or from a file:'}),
-      file));
-  return {
-    name, node,
-    read: () => (input.value.trim() ? input.value : undefined),
-    write: (value) => { input.value = value ?? ''; },
-  };
 }
 
 export const views = entityViews({

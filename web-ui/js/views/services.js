@@ -1,8 +1,11 @@
-// Services: where traffic goes (targets, load balancing, timeouts, health checks).
+// Services: where traffic goes (targets, load balancing, timeouts, health checks, TLS to
+// https:// targets).
 
-import {entityViews} from './entity_pages.js';
+import {entityViews, refLink} from './entity_pages.js';
+import {h} from '../dom.js';
 import {
-  fieldRow, numberInput, rowsEditor, select, tagsInput, textInput, toggleGroup,
+  apiChoice, checkbox, fieldRow, numberInput, pemInput, rowsEditor, select, tagsInput, textInput,
+  toggleGroup,
 } from '../forms.js';
 
 const LOAD_BALANCING = [
@@ -21,6 +24,28 @@ function healthCheckText(check) {
     `failed checks, healthy again after ${check.healthy_after}`;
 }
 
+// How the service speaks TLS to its https:// targets; nothing when it has neither tls settings
+// nor https targets.
+function tlsNode(service, refs) {
+  const tls = service.tls;
+  if (!tls) {
+    const https = service.targets.some((target) => target.url.startsWith('https://'));
+    return https ? 'Defaults: verified against the system store, the target host as name' : null;
+  }
+  return [
+    tls.verify ? 'Certificate verified' : 'Certificate not verified',
+    tls.ca ?
+      h('details', {}, h('summary', {text: 'Trusts its own CA certificates'}),
+          h('pre', {text: tls.ca})) :
+      'Trusts the system store',
+    `Server name: ${tls.server_name ?? 'the target host'}`,
+    tls.client_certificate ?
+      h('span', {}, 'Client certificate: ',
+          refLink('certificates', refs.certificates, tls.client_certificate)) :
+      'No client certificate',
+  ];
+}
+
 export const views = entityViews({
   noun: 'service',
   title: 'Service',
@@ -32,11 +57,12 @@ export const views = entityViews({
   nameOf: (service) => service.name,
   newLabel: 'New service',
   emptyText: 'No services yet',
+  lookups: {certificates: '/certificates'},
   columns: [
     {label: 'Targets', value: (service) => service.targets.map(targetText)},
     {label: 'Load balancing', value: (service) => lbLabel(service.load_balancing)},
   ],
-  details: (service) => [
+  details: (service, refs) => [
     {keys: ['targets'], label: 'Targets', value: service.targets.map(targetText)},
     {keys: ['load_balancing'], label: 'Load balancing', value: lbLabel(service.load_balancing)},
     {keys: ['hash_on'], label: 'Hash on', value: service.hash_on},
@@ -44,12 +70,13 @@ export const views = entityViews({
     {keys: ['read_timeout_ms'], label: 'Read timeout', value: `${service.read_timeout_ms} ms`},
     {keys: ['retries'], label: 'Retries', value: service.retries},
     {keys: ['health_check'], label: 'Health check', value: healthCheckText(service.health_check)},
+    {keys: ['tls'], label: 'TLS', value: tlsNode(service, refs)},
   ],
   form: () => [
     textInput('name', 'Name', {hint: 'Letters, digits and . _ ~ -'}),
     rowsEditor('targets', 'Targets', {
-      hint: 'Upstream servers as http://host:port. Weight defaults to 100; 0 takes a target ' +
-        'out of rotation.',
+      hint: 'Upstream servers as http://host:port, or https://host:port for TLS (see TLS ' +
+        'below). Weight defaults to 100; 0 takes a target out of rotation.',
       addLabel: 'Add target',
       removeLabel: 'Remove target',
       columns: [
@@ -76,6 +103,18 @@ export const views = entityViews({
         numberInput('health_check.healthy_after', 'Healthy after',
             {hint: 'Passed checks; default 2'}),
       ]),
+    ]),
+    toggleGroup('tls', 'TLS settings for https:// targets', [
+      checkbox('tls.verify', 'Verify the target\'s certificate',
+          {initial: true, hint: 'Its chain and name; on by default'}),
+      pemInput('tls.ca', 'CA certificates (PEM)',
+          {hint: 'What the targets\' certificates must chain to; empty: the system store'}),
+      textInput('tls.server_name', 'Server name',
+          {hint: 'Sent as SNI and checked in the certificate; empty: the target host'}),
+      apiChoice('tls.client_certificate', 'Client certificate', {
+        path: '/certificates', labelOf: (certificate) => certificate.name, placeholder: 'None',
+        hint: 'Presented to targets that ask for one (from Certificates)',
+      }),
     ]),
     tagsInput(),
   ],
