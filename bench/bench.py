@@ -22,6 +22,8 @@ the noise of a shared machine falls on every target alike. Scenario numbers foll
      ECDSA P-256 certificate, protocols, ciphers and groups on both)
  11  new TLS connections per second: one 100 B request per connection, a full handshake each
  12  1 MiB GET responses over HTTPS (no splicing there: every byte is encrypted)
+ 13  100 B GET to an HTTPS upstream (plain to the proxy, TLS from the proxy to the upstream,
+     verified, kept-alive): turnpike against nginx (proxy_ssl_verify on, the same CA and name)
 
 Prints a table and writes JSON (default <build-dir>/bench-results.json, or $OUT). The exit
 status is 1 when the harness itself misbehaved (a wrk run with no requests, socket errors or
@@ -63,8 +65,9 @@ TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 FORBIDDEN_PORTS = {80, 443, 8000, 8001}
-ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
 TLS_SCENARIOS = [10, 11, 12]
+UPSTREAM_TLS_SCENARIOS = [13]
 SHIPPED_SCENARIOS = [1, 2, 3, 4]  # also run with both access logs on
 
 TITLES = {
@@ -80,6 +83,7 @@ TITLES = {
     10: "100 B GET over HTTPS, keep-alive",
     11: "new TLS connections (1 request each)",
     12: "1 MiB GET over HTTPS",
+    13: "100 B GET to an HTTPS upstream",
 }
 AGGREGATE_PARTS = ["/j/1", "/j/2", "/j/3"]
 
@@ -282,6 +286,7 @@ class Stack:
         self.token = "bench-" + secrets.token_hex(16)
         self.turnpike_bin = Path(args.build_dir) / "app" / "turnpike"
         self.upstream_port = free_port()
+        self.upstream_tls_port = free_port()  # scenario 13: the upstream's TLS server
         self.nginx_port = free_port()
         self.nginx_logged_port = free_port()
         self.nginx_tls_port = free_port()
@@ -327,12 +332,55 @@ class Stack:
         }}
     }}"""
 
-    def start_nginx(self, name, template, port, access_log="off", tls=False):
+    def upstream_tls_server(self):
+        """The upstream's TLS server (scenario 13): the same 100-byte body, the bench's
+        certificate."""
+        cert, key = self.tls
+        body = "x" * (SMALL_BODY - 1) + "\\n"  # as BODY_100: nginx turns \\n into a newline
+        return f"""
+    server {{
+        listen 127.0.0.1:{self.upstream_tls_port} ssl backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{
+            default_type text/plain;
+            return 200 "{body}";
+        }}
+    }}"""
+
+    def nginx_tls_upstream(self):
+        """nginx's way to the TLS upstream (scenario 13): kept-alive connections, the
+        certificate verified against the bench's own, as Turnpike's service does."""
+        cert, _ = self.tls
+        block = f"""
+    upstream bench_tls_upstream {{
+        server 127.0.0.1:{self.upstream_tls_port};
+        keepalive 64;
+        keepalive_requests 100000000;
+    }}"""
+        location = f"""
+        location /tls-up/ {{
+            proxy_pass https://bench_tls_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {cert};
+            proxy_ssl_name bench.local;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;
+        }}"""
+        return block, location
+
+    def start_nginx(self, name, template, port, access_log="off", tls=False, upstream_tls=False):
         conf = self.dir / f"{name}.conf"
         values = {
             "DIR": self.dir, "WORKERS": self.args.workers, "USER_DIRECTIVE": user_directive(),
             "UPSTREAM_PORT": self.upstream_port, "PROXY_PORT": port, "ACCESS_LOG": access_log,
             "TLS_SERVER": self.nginx_tls_server() if tls else "",
+            "UPSTREAM_TLS_SERVER": self.upstream_tls_server() if upstream_tls else "",
+            "TLS_UPSTREAM_BLOCK": self.nginx_tls_upstream()[0] if upstream_tls else "",
+            "TLS_UPSTREAM_LOCATION": self.nginx_tls_upstream()[1] if upstream_tls else "",
             # 99 characters and a newline: the 100-byte body.
             "BODY_100": "x" * (SMALL_BODY - 1) + "\\n",
         }
@@ -371,14 +419,24 @@ class Stack:
         www.mkdir()
         (www / "1mb.bin").write_bytes(b"a" * LARGE_BODY)
         tls = any(n in scenarios for n in TLS_SCENARIOS)
-        if tls:
+        upstream_tls = any(n in scenarios for n in UPSTREAM_TLS_SCENARIOS)
+        if tls or upstream_tls:
             self.make_certificate()
         self.upstream = self.start_nginx("upstream", BENCH_DIR / "nginx" / "upstream.conf.in",
-                                         self.upstream_port)
+                                         self.upstream_port, upstream_tls=upstream_tls)
         self.nginx = self.start_nginx("nginx", BENCH_DIR / "nginx" / "proxy.conf.in",
-                                      self.nginx_port, tls=tls)
+                                      self.nginx_port, tls=tls, upstream_tls=upstream_tls)
         self.turnpike = self.start_turnpike("turnpike", tls=tls)
         self.configure_turnpike(self.turnpike, r_routes=10)
+        if upstream_tls:
+            cert, _ = self.tls
+            self.admin_ok(self.turnpike, "POST", "/services", {
+                "name": "bench-tls-upstream",
+                "targets": [{"url": f"https://127.0.0.1:{self.upstream_tls_port}"}],
+                "tls": {"ca": cert.read_text(), "server_name": "bench.local"}})
+            self.admin_ok(self.turnpike, "POST", "/routes?wait_for_proxy=true", {
+                "name": "s13-tls-upstream", "service": "bench-tls-upstream",
+                "paths": ["/tls-up"], "strip_path": False})
         if tls:
             cert, key = self.tls
             self.admin_ok(self.turnpike, "POST", "/certificates?wait_for_proxy=true", {
@@ -922,20 +980,20 @@ def scenario_9(stack, args, report):
     return result
 
 
-def tls_scenario(number, spec, budget):
-    """Turnpike's TLS listener against nginx's, the same requests to each. `budget`: the ratio
-    Turnpike must reach, or None when the scenario only says where it stands."""
+def tls_scenario(number, spec, budget, turnpike="turnpike-tls", nginx="nginx-tls"):
+    """Turnpike against nginx, both with TLS on one side (the listener's targets by default;
+    turnpike/nginx name others), the same requests to each. `budget`: the ratio Turnpike must
+    reach, or None when the scenario only says where it stands."""
     def run(stack, args, report):
-        result = load_scenario(stack, number, {"turnpike-tls": spec, "nginx-tls": spec}, args,
-                               report)
-        by_round = per_round_ratios(result["runs"], "turnpike-tls", "nginx-tls")
+        result = load_scenario(stack, number, {turnpike: spec, nginx: spec}, args, report)
+        by_round = per_round_ratios(result["runs"], turnpike, nginx)
         t = result["targets"]
         result["ratios"] = {
-            "turnpike_vs_nginx": ratio(t["turnpike-tls"]["rps"], t["nginx-tls"]["rps"]),
+            "turnpike_vs_nginx": ratio(t[turnpike]["rps"], t[nginx]["rps"]),
             "turnpike_vs_nginx_per_round": by_round,
             "turnpike_vs_nginx_median_of_rounds": median(by_round),
-            "turnpike_vs_nginx_cpu_per_request": ratio(t["turnpike-tls"]["cpu_us_per_request"],
-                                                       t["nginx-tls"]["cpu_us_per_request"])}
+            "turnpike_vs_nginx_cpu_per_request": ratio(t[turnpike]["cpu_us_per_request"],
+                                                       t[nginx]["cpu_us_per_request"])}
         r = median(by_round)
         if budget is not None:
             result["budget"] = {"what": f"Turnpike req/s >= {budget}x nginx over TLS (median "
@@ -961,6 +1019,9 @@ SCENARIO_RUNNERS = {
     11: tls_scenario(11, {"path": "/s1", "expect_bytes": SMALL_BODY,
                           "headers": {"Connection": "close"}}, 1.0),
     12: tls_scenario(12, {"path": "/1mb", "expect_bytes": LARGE_BODY}, None),
+    # Plain from wrk to the proxies; TLS from each proxy to the upstream, kept alive.
+    13: tls_scenario(13, {"path": "/tls-up/s13", "expect_bytes": SMALL_BODY}, 1.0,
+                     turnpike="turnpike", nginx="nginx"),
 }
 
 
@@ -1152,7 +1213,7 @@ def parse_args(argv):
     except ValueError:
         p.error("--scenarios takes numbers such as 1,2,5")
     if not args.scenarios or any(s not in ALL_SCENARIOS for s in args.scenarios):
-        p.error("--scenarios: numbers from 1 to 12")
+        p.error(f"--scenarios: numbers from 1 to {max(ALL_SCENARIOS)}")
     if (args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.workers < 1
             or args.connections < 1 or args.threads < 1 or args.latency_connections < 0):
         p.error("--rounds, --duration, --workers, --connections and --threads must be "

@@ -59,6 +59,9 @@ class ByteStream {
   // The TLS connection (null for a plain one): peer certificate, SNI, ALPN.
   SSL* tlsHandle() { return tls_ ? tls_->native_handle() : nullptr; }
 
+  // Whether TLS holds decrypted bytes that no read has taken yet (never for a plain stream).
+  bool tlsPending() { return tls_ && SSL_pending(tls_->native_handle()) > 0; }
+
   // Speaks TLS over the socket from now on, as `role`; takes ownership of `ssl` (made from the
   // listener's context, or a target's). Before any byte was read or written.
   void startTls(SSL* ssl, Role role) {

@@ -24,6 +24,8 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key) {
 }
 
 void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, Clock::time_point now) {
+  // Bytes past the response (read, or held decrypted by TLS) belong to no request: not reusable.
+  if (connection->buffer.size() != 0 || connection->stream.tlsPending()) return;
   auto it = idle_.find(std::string_view(connection->key));
   if (it == idle_.end()) it = idle_.try_emplace(connection->key).first;
   if (it->second.size() >= max_idle_per_target_) return;  // closes `connection`

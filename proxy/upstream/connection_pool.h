@@ -59,8 +59,9 @@ class ConnectionPool {
   // The most recently used idle connection to `key`, or null.
   std::unique_ptr<UpstreamConnection> take(std::string_view key);
 
-  // Keeps `connection` for reuse (it must have finished a whole response and carry no unread
-  // bytes); closes it instead when the target already has max_idle_per_target idle ones.
+  // Keeps `connection` for reuse (it must have finished a whole response); closes it instead
+  // when it carries unread bytes (in its buffer, or decrypted by TLS) or the target already has
+  // max_idle_per_target idle ones.
   void put(std::unique_ptr<UpstreamConnection> connection, Clock::time_point now);
 
   // Closes connections idle since before now - idle_timeout. Returns how many it closed.

@@ -27,25 +27,6 @@ using test_support::TestCertificate;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// The error names `field` (exactly) with a message holding `message`.
-template <class T>
-::testing::AssertionResult namesCertificateField(const model::Result<T>& r, ErrorCode code,
-                                                 const std::string& field,
-                                                 const std::string& message = "") {
-  if (r.ok()) return ::testing::AssertionFailure() << "the write succeeded";
-  if (r.error().code != code) {
-    return ::testing::AssertionFailure() << "other error code: " << r.error().message;
-  }
-  for (const model::FieldError& e : r.error().fields) {
-    if (e.field == field && e.message.find(message) != std::string::npos) {
-      return ::testing::AssertionSuccess();
-    }
-  }
-  std::string fields;
-  for (const model::FieldError& e : r.error().fields) fields += e.field + ": " + e.message + "; ";
-  return ::testing::AssertionFailure() << "no error on " << field << " (" << fields << ")";
-}
-
 class CertificateStoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -133,12 +114,12 @@ TEST_F(CertificateStoreTest, CreateSealsTheKeyAndStoresNoPem) {
 
 TEST_F(CertificateStoreTest, AKeyIsRequiredAndNeedsAKeyring) {
   auto missing = store_->create(certificate("api", *api_, {"api.example.com"}, false), {});
-  EXPECT_TRUE(namesCertificateField(missing, ErrorCode::kInvalid, "key", "is required"));
+  EXPECT_TRUE(testing::namesStoreField(missing, ErrorCode::kInvalid, "key", "is required"));
 
   auto bare = ConfigStore::open(dir_.file("bare.db"), nullptr);
   ASSERT_TRUE(bare.ok());
   auto no_keyring = (*bare)->create(certificate("api", *api_, {"api.example.com"}), {});
-  EXPECT_TRUE(namesCertificateField(no_keyring, ErrorCode::kInvalid, "key", "no keyring"));
+  EXPECT_TRUE(testing::namesStoreField(no_keyring, ErrorCode::kInvalid, "key", "no keyring"));
   EXPECT_EQ(*(*bare)->version(), 0);
 }
 
@@ -166,7 +147,7 @@ TEST_F(CertificateStoreTest, ANewCertNeedsItsOwnKey) {
   ASSERT_TRUE(store_->create(certificate("api", *api_, {"api.example.com"}), {}).ok());
   auto mismatch =
       store_->put<Certificate>("api", certificate("api", *www_, {"api.example.com"}, false), {});
-  EXPECT_TRUE(namesCertificateField(mismatch, ErrorCode::kInvalid, "key", "new cert"));
+  EXPECT_TRUE(testing::namesStoreField(mismatch, ErrorCode::kInvalid, "key", "new cert"));
   EXPECT_EQ(storeVersion(), 1);
 
   auto replaced =
@@ -179,7 +160,7 @@ TEST_F(CertificateStoreTest, SnisAndTheDefaultAreClaimedOnce) {
   ASSERT_TRUE(
       store_->create(certificate("api", *api_, {"api.example.com", "*.example.org"}), {}).ok());
   auto taken = store_->create(certificate("www", *www_, {"www.example.com", "*.example.org"}), {});
-  EXPECT_TRUE(namesCertificateField(taken, ErrorCode::kConflict, "snis[1]", "'api'"));
+  EXPECT_TRUE(testing::namesStoreField(taken, ErrorCode::kConflict, "snis[1]", "'api'"));
 
   Certificate first_default = certificate("www", *www_, {"www.example.com"});
   first_default.is_default = true;
@@ -187,7 +168,7 @@ TEST_F(CertificateStoreTest, SnisAndTheDefaultAreClaimedOnce) {
   Certificate second_default = certificate("api", *api_, {"api.example.com"}, false);
   second_default.is_default = true;
   auto second = store_->put<Certificate>("api", second_default, {});
-  EXPECT_TRUE(namesCertificateField(second, ErrorCode::kConflict, "default", "'www'"));
+  EXPECT_TRUE(testing::namesStoreField(second, ErrorCode::kConflict, "default", "'www'"));
 
   // A certificate may keep its own names, and freed names can be taken.
   ASSERT_TRUE(store_->remove<Certificate>("api", {}).ok());
@@ -206,22 +187,22 @@ TEST_F(CertificateStoreTest, ASealedKeyMustOpenUnderThisKeyringForThisCertificat
   foreign.id = "0b5c8a46-0a7b-4c43-9e43-5b7a2b8f9d10";
   foreign.key_encrypted = other->seal(www_->key_pem, foreign.id);
   auto refused = store_->create(foreign, {});
-  EXPECT_TRUE(namesCertificateField(refused, ErrorCode::kInvalid, "key_encrypted",
-                                    "sealed under keyring " + other->id()));
+  EXPECT_TRUE(testing::namesStoreField(refused, ErrorCode::kInvalid, "key_encrypted",
+                                       "sealed under keyring " + other->id()));
 
   // Sealed by this keyring, but for another certificate (the id is the associated data).
   foreign.key_encrypted = stored->entity.key_encrypted;
   foreign.cert = api_->cert_pem;
   auto moved = store_->create(foreign, {});
-  EXPECT_TRUE(namesCertificateField(moved, ErrorCode::kInvalid, "key_encrypted",
-                                    "does not open for this certificate"));
+  EXPECT_TRUE(testing::namesStoreField(moved, ErrorCode::kInvalid, "key_encrypted",
+                                       "does not open for this certificate"));
 
   // Sealed for this id under this keyring, but another certificate's key.
   foreign.cert = www_->cert_pem;
   foreign.key_encrypted = keyring_->seal(api_->key_pem, foreign.id);
   auto wrong = store_->create(foreign, {});
   EXPECT_TRUE(
-      namesCertificateField(wrong, ErrorCode::kInvalid, "key_encrypted", "not the private key"));
+      testing::namesStoreField(wrong, ErrorCode::kInvalid, "key_encrypted", "not the private key"));
 
   foreign.key_encrypted = keyring_->seal(www_->key_pem, foreign.id);
   auto accepted = store_->create(foreign, {});
@@ -252,7 +233,7 @@ TEST_F(CertificateStoreTest, RestoreBringsBackACertificateWhoseKeyStillOpens) {
 
   // And it is an ordinary certificate again: deletable, restorable, its SNI claimed.
   auto clash = store_->create(certificate("www", *www_, {"api.example.com"}), {});
-  EXPECT_TRUE(namesCertificateField(clash, ErrorCode::kConflict, "snis[0]"));
+  EXPECT_TRUE(testing::namesStoreField(clash, ErrorCode::kConflict, "snis[0]"));
   ASSERT_TRUE(store_->remove<Certificate>("api", {}).ok());
   ASSERT_TRUE(store_->restore(3, {}).ok());
   auto again = store_->get<Certificate>("api");
@@ -317,17 +298,19 @@ TEST_F(CertificateStoreTest, ImportsNameTheEntryThatClaimsTwiceOrLacksAKey) {
   model::Config twice = *current;
   twice.certificates[1].snis.push_back("api.example.com");
   auto clash = store_->replaceConfig(twice, {}, /*dry_run=*/false);
-  EXPECT_TRUE(namesCertificateField(clash, ErrorCode::kConflict, "certificates[1].snis[1]", "[0]"));
+  EXPECT_TRUE(
+      testing::namesStoreField(clash, ErrorCode::kConflict, "certificates[1].snis[1]", "[0]"));
 
   model::Config defaults = *current;
   defaults.certificates[0].is_default = defaults.certificates[1].is_default = true;
   auto two_defaults = store_->replaceConfig(defaults, {}, /*dry_run=*/true);
-  EXPECT_TRUE(namesCertificateField(two_defaults, ErrorCode::kConflict, "certificates[1].default"));
+  EXPECT_TRUE(
+      testing::namesStoreField(two_defaults, ErrorCode::kConflict, "certificates[1].default"));
 
   model::Config keyless = *current;
   keyless.certificates.push_back(certificate("new", *api_, {"new.example.com"}, false));
   auto no_key = store_->replaceConfig(keyless, {}, /*dry_run=*/false);
-  EXPECT_TRUE(namesCertificateField(no_key, ErrorCode::kInvalid, "certificates[2].key"));
+  EXPECT_TRUE(testing::namesStoreField(no_key, ErrorCode::kInvalid, "certificates[2].key"));
   EXPECT_EQ(storeVersion(), 3);
 }
 

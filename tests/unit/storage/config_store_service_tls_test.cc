@@ -27,25 +27,6 @@ using nlohmann::json;
 using test_support::makeCertificate;
 using test_support::TestCertificate;
 
-// The error has `code` and names `field` (exactly) with a message holding `message`.
-template <class T>
-::testing::AssertionResult namesTlsField(const model::Result<T>& r, ErrorCode code,
-                                         const std::string& field,
-                                         const std::string& message = "") {
-  if (r.ok()) return ::testing::AssertionFailure() << "the write succeeded";
-  if (r.error().code != code) {
-    return ::testing::AssertionFailure() << "other error code: " << r.error().message;
-  }
-  for (const model::FieldError& e : r.error().fields) {
-    if (e.field == field && e.message.find(message) != std::string::npos) {
-      return ::testing::AssertionSuccess();
-    }
-  }
-  std::string fields;
-  for (const model::FieldError& e : r.error().fields) fields += e.field + ": " + e.message + "; ";
-  return ::testing::AssertionFailure() << "no error on " << field << " (" << fields << ")";
-}
-
 class ServiceTlsStoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -132,13 +113,14 @@ TEST_F(ServiceTlsStoreTest, AnUnknownCertificateIsRefusedNamingTheField) {
   const int64_t before = storeVersion();
 
   auto created = store_->create(tlsService("billing", {{"client_certificate", "nope"}}), {});
-  EXPECT_TRUE(namesTlsField(created, ErrorCode::kInvalid, "tls.client_certificate",
-                            "certificate 'nope' not found"));
+  EXPECT_TRUE(testing::namesStoreField(created, ErrorCode::kInvalid, "tls.client_certificate",
+                                       "certificate 'nope' not found"));
   auto put = store_->put("orders", tlsService("orders", {{"client_certificate", "nope"}}), {});
-  EXPECT_TRUE(namesTlsField(put, ErrorCode::kInvalid, "tls.client_certificate", "'nope'"));
+  EXPECT_TRUE(
+      testing::namesStoreField(put, ErrorCode::kInvalid, "tls.client_certificate", "'nope'"));
   auto unknown_id = store_->create(
       tlsService("shipping", {{"client_certificate", "0f8fad5b-d9cb-469f-a165-70867728950e"}}), {});
-  EXPECT_TRUE(namesTlsField(unknown_id, ErrorCode::kInvalid, "tls.client_certificate"));
+  EXPECT_TRUE(testing::namesStoreField(unknown_id, ErrorCode::kInvalid, "tls.client_certificate"));
 
   EXPECT_EQ(storeVersion(), before);
   EXPECT_FALSE(store_->get<Service>("billing").ok());
@@ -185,14 +167,16 @@ TEST_F(ServiceTlsStoreTest, ImportResolvesNamesAndNamesTheEntryOfAMissingCertifi
   model::Config unknown = config;
   unknown.services[1].tls->client_certificate = "nope";
   auto refused = store_->replaceConfig(unknown, {}, /*dry_run=*/false);
-  EXPECT_TRUE(namesTlsField(refused, ErrorCode::kInvalid, "services[1].tls.client_certificate",
-                            "certificate 'nope' not found in the configuration"));
+  EXPECT_TRUE(testing::namesStoreField(refused, ErrorCode::kInvalid,
+                                       "services[1].tls.client_certificate",
+                                       "certificate 'nope' not found in the configuration"));
 
   // A document that drops the certificate a service still presents is refused as well.
   model::Config dropped = config;
   dropped.certificates.clear();
   auto dangling = store_->replaceConfig(dropped, {}, /*dry_run=*/true);
-  EXPECT_TRUE(namesTlsField(dangling, ErrorCode::kInvalid, "services[1].tls.client_certificate"));
+  EXPECT_TRUE(testing::namesStoreField(dangling, ErrorCode::kInvalid,
+                                       "services[1].tls.client_certificate"));
   EXPECT_EQ(storeVersion(), before);
 
   // A certificate created by the same document may be named by it.

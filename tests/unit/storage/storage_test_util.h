@@ -12,6 +12,7 @@
 
 #include "model/consumer.h"
 #include "model/rate_limit_policy.h"
+#include "model/result.h"
 #include "model/route.h"
 #include "model/service.h"
 
@@ -68,6 +69,25 @@ inline model::RateLimitPolicy makePolicy(const std::string& name, int64_t limit 
   auto r = model::parseRateLimitPolicy({{"name", name}, {"limit", limit}, {"window_s", 60}});
   EXPECT_TRUE(r.ok()) << (r ? "" : r.error().message);
   return *r;
+}
+
+// The write failed with `code` and names `field` (exactly) with a message holding `message`.
+template <class T>
+::testing::AssertionResult namesStoreField(const model::Result<T>& r, model::ErrorCode code,
+                                           const std::string& field,
+                                           const std::string& message = "") {
+  if (r.ok()) return ::testing::AssertionFailure() << "the write succeeded";
+  if (r.error().code != code) {
+    return ::testing::AssertionFailure() << "other error code: " << r.error().message;
+  }
+  for (const model::FieldError& e : r.error().fields) {
+    if (e.field == field && e.message.find(message) != std::string::npos) {
+      return ::testing::AssertionSuccess();
+    }
+  }
+  std::string fields;
+  for (const model::FieldError& e : r.error().fields) fields += e.field + ": " + e.message + "; ";
+  return ::testing::AssertionFailure() << "no error on " << field << " (" << fields << ")";
 }
 
 }  // namespace turnpike::storage::testing
