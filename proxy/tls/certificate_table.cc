@@ -1,5 +1,7 @@
 #include "proxy/tls/certificate_table.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -36,7 +38,9 @@ model::Result<std::shared_ptr<const ServerContext>> load(const model::Certificat
   }
   model::Certificate opened = c;
   opened.key_pem = std::move(*pem);
-  return ServerContext::make(opened, &keys);
+  auto made = ServerContext::make(opened, &keys);
+  OPENSSL_cleanse(opened.key_pem.data(), opened.key_pem.size());  // loaded: the text goes
+  return made;
 }
 
 }  // namespace

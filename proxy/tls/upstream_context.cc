@@ -1,6 +1,7 @@
 #include "proxy/tls/upstream_context.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -163,6 +164,7 @@ model::Result<UpstreamContexts> UpstreamContextCache::build(
         }
       }
       auto made = UpstreamContext::make(&settings, client, key);
+      OPENSSL_cleanse(key.data(), key.size());  // loaded into the context: the text goes
       if (!made) {
         return Error::internal("service '" + service.name + "': " + made.error().message);
       }

@@ -2,10 +2,10 @@
 // OpenSSL client SSL_CTX), and UpstreamContextCache, which makes them when snapshots are built
 // and keeps each one for the next build while the service's settings stay the same.
 //
-//   UpstreamContextCache cache;                                   // lives as long as the process
-//   auto contexts = cache.build(config.services, config.certificates, open_key);  // off the
-//   workers SSL* ssl = (*contexts)[service_id]->newSsl(target.host);      // per connection
-//   ... handshake fails: context->failure(ssl, ec) says why, in words, for the 502
+//   UpstreamContextCache cache;  // lives as long as the process
+//   auto contexts = cache.build(config.services, config.certificates, open_key);  // off workers
+//   SSL* ssl = contexts->at(service_id)->newSsl(target.host);  // per connection
+//   ... the handshake fails: UpstreamContext::failure(ssl, ec) says why, for the 502
 //
 // The client policy: TLS 1.2 or 1.3. With `verify` (the default) the target's chain must lead to
 // a certificate of the service's `ca`, or of the system store (Debian's ca-certificates) when it

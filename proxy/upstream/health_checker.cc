@@ -39,20 +39,35 @@ asio::awaitable<bool> probe(UpstreamTarget target, std::shared_ptr<const tls::Up
   auto executor = co_await asio::this_coro::executor;
   UpstreamConnection connection(executor);
   std::optional<tcp::resolver> resolver;
+  // What the timer cancels. Shared with its handler, which may run after the probe ended (the
+  // pointers are null then) or after the timer was re-armed (the generation moved on).
+  struct Watch {
+    tcp::socket* socket = nullptr;
+    std::optional<tcp::resolver>* resolver = nullptr;
+    unsigned generation = 0;
+  };
+  auto watch =
+      std::make_shared<Watch>(Watch{.socket = &connection.socket(), .resolver = &resolver});
   asio::steady_timer timer(executor);
   auto arm = [&](std::chrono::milliseconds timeout) {
+    const unsigned generation = ++watch->generation;
     timer.expires_after(timeout);
-    timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;  // re-armed or done
+    timer.async_wait([watch, generation](boost::system::error_code ec) {
+      if (ec || watch->socket == nullptr || watch->generation != generation) return;
       boost::system::error_code ignored;
-      connection.socket().cancel(ignored);
-      if (resolver) resolver->cancel();
+      watch->socket->cancel(ignored);
+      if (*watch->resolver) (*watch->resolver)->cancel();
     });
   };
   struct StopTimer {
     asio::steady_timer& timer;
-    ~StopTimer() { timer.cancel(); }
-  } stop_timer{timer};
+    Watch& watch;
+    ~StopTimer() {
+      watch.socket = nullptr;
+      watch.resolver = nullptr;
+      timer.cancel();
+    }
+  } stop_timer{timer, *watch};
 
   arm(connect_timeout);
   Opened opened = co_await openUpstream(connection, target, tls.get(), resolver);

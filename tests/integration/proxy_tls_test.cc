@@ -263,7 +263,9 @@ TEST(ProxyTlsHalfOpenTest, TenThousandHalfOpenConnectionsAreBoundedAndCutByTheTi
       if (!first.empty()) ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
       sockets.push_back(fd);
     }
-    EXPECT_TRUE(eventually([&] { return openFdCount(tp.pid()) >= fds_round + kEach; },
+    // A few descriptors of the process's own (a database file, a timer) come and go meanwhile.
+    constexpr int kOwnSlack = 16;
+    EXPECT_TRUE(eventually([&] { return openFdCount(tp.pid()) >= fds_round + kEach - kOwnSlack; },
                            std::chrono::seconds(10)))
         << "the proxy took " << openFdCount(tp.pid()) - fds_round << " of " << kEach;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the partial records read
