@@ -28,7 +28,6 @@ struct OpensslDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
 };
 using Bio = std::unique_ptr<BIO, OpensslDeleter>;
-using X509Ptr = std::unique_ptr<X509, OpensslDeleter>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, OpensslDeleter>;
 
 constexpr std::string_view kBeginCertificate = "-----BEGIN CERTIFICATE-----";
@@ -40,25 +39,6 @@ Bio memoryBio(std::string_view text) {
 // OpenSSL's password callback: no passphrase, ever (the default one would prompt on a
 // terminal). An encrypted key therefore fails to load, and the error says why.
 int noPassphrase(char*, int, int, void*) { return -1; }
-
-// Every certificate in `pem`, in order; empty when one of them does not parse.
-std::vector<X509Ptr> readCertificates(std::string_view pem) {
-  std::vector<X509Ptr> out;
-  std::size_t expected = 0;
-  for (std::size_t at = pem.find(kBeginCertificate); at != std::string_view::npos;
-       at = pem.find(kBeginCertificate, at + 1)) {
-    ++expected;
-  }
-  Bio bio = memoryBio(pem);
-  while (bio && out.size() < expected) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr));
-    if (!cert) break;
-    out.push_back(std::move(cert));
-  }
-  ERR_clear_error();
-  if (out.size() != expected) out.clear();
-  return out;
-}
 
 KeyPtr readKey(std::string_view pem) {
   Bio bio = memoryBio(pem);
@@ -153,6 +133,24 @@ bool readPem(JsonReader& r, std::string_view field, std::size_t limit, std::stri
 }
 
 }  // namespace
+
+std::vector<X509Ptr> readCertificates(std::string_view pem) {
+  std::vector<X509Ptr> out;
+  std::size_t expected = 0;
+  for (std::size_t at = pem.find(kBeginCertificate); at != std::string_view::npos;
+       at = pem.find(kBeginCertificate, at + 1)) {
+    ++expected;
+  }
+  Bio bio = memoryBio(pem);
+  while (bio && out.size() < expected) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr));
+    if (!cert) break;
+    out.push_back(std::move(cert));
+  }
+  ERR_clear_error();
+  if (out.size() != expected) out.clear();
+  return out;
+}
 
 std::string_view toString(ClientVerify verify) {
   switch (verify) {

@@ -11,7 +11,10 @@
 // the database, the history and GET /config hold. The admin API's answers carry neither.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -80,6 +83,15 @@ std::string checkSealedForm(std::string_view text);
 // The read-only fields from `cert_pem`'s leaf into `out`; an error naming "cert" when it does
 // not parse. Used again when a stored certificate is loaded.
 Status inspectCertificate(std::string_view cert_pem, Certificate& out);
+
+struct X509Free {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+// Every certificate in `pem`, in order; empty when one of them does not parse. (The TLS
+// contexts read stored chains and CA bundles with it too.)
+std::vector<X509Ptr> readCertificates(std::string_view pem);
 
 // Whether `pem` holds one or more PEM certificates that all parse (a trust bundle such as
 // `client_ca`): "" when it does, else the message for the field.

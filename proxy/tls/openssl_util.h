@@ -1,6 +1,7 @@
-// Small owners for OpenSSL objects, and reading PEM certificates, for the TLS contexts.
+// Small owners for OpenSSL objects, for the TLS contexts. PEM certificates are read with the
+// model's reader (model::readCertificates), as the admin API checked them.
 //
-//   std::vector<X509Ptr> chain = readCertificates(pem);   // empty: none parsed
+//   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
 //
 // THREAD: any.
 #pragma once
@@ -11,8 +12,6 @@
 #include <openssl/x509.h>
 
 #include <memory>
-#include <string_view>
-#include <vector>
 
 namespace turnpike::proxy::tls {
 
@@ -23,10 +22,6 @@ struct OpensslDeleter {
   void operator()(X509_STORE* p) const { X509_STORE_free(p); }
   void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
 };
-using X509Ptr = std::unique_ptr<X509, OpensslDeleter>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, OpensslDeleter>;
-
-// The certificates in `pem`, in order; what follows the last one that parses is ignored.
-std::vector<X509Ptr> readCertificates(std::string_view pem);
 
 }  // namespace turnpike::proxy::tls

@@ -84,7 +84,7 @@ std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> KeyDecoder::decode(std::string_vi
 
 std::string loadChainAndKey(SSL_CTX* ctx, std::string_view cert_pem, std::string_view key_pem,
                             KeyDecoder* keys) {
-  std::vector<X509Ptr> chain = readCertificates(cert_pem);
+  std::vector<model::X509Ptr> chain = model::readCertificates(cert_pem);
   if (chain.empty()) return "the certificate does not parse";
   if (SSL_CTX_use_certificate(ctx, chain.front().get()) != 1) {
     return "OpenSSL refused the certificate";
@@ -122,11 +122,11 @@ model::Result<std::shared_ptr<const ServerContext>> ServerContext::make(const mo
                                  static_cast<unsigned int>(session_context.size()));
 
   if (c.client_verify != model::ClientVerify::kOff) {
-    std::vector<X509Ptr> authorities = readCertificates(c.client_ca.value_or(""));
+    std::vector<model::X509Ptr> authorities = model::readCertificates(c.client_ca.value_or(""));
     if (authorities.empty()) return fail(c, "client_ca holds no certificate");
     std::unique_ptr<X509_STORE, OpensslDeleter> store(X509_STORE_new());
     if (!store) return fail(c, "out of memory");
-    for (const X509Ptr& authority : authorities) {
+    for (const model::X509Ptr& authority : authorities) {
       if (X509_STORE_add_cert(store.get(), authority.get()) != 1 ||
           SSL_CTX_add_client_CA(ctx.get(), authority.get()) != 1) {
         return fail(c, "OpenSSL refused a client_ca certificate");

@@ -45,10 +45,10 @@ model::Result<std::shared_ptr<const UpstreamContext>> UpstreamContext::make(
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   if (settings->verify) {
     if (!settings->ca.empty()) {
-      std::vector<X509Ptr> authorities = readCertificates(settings->ca);
+      std::vector<model::X509Ptr> authorities = model::readCertificates(settings->ca);
       if (authorities.empty()) return Error::invalid("tls.ca holds no certificate");
       X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
-      for (const X509Ptr& authority : authorities) {
+      for (const model::X509Ptr& authority : authorities) {
         if (X509_STORE_add_cert(store, authority.get()) != 1) {
           ERR_clear_error();
           return Error::internal("OpenSSL refused a tls.ca certificate");
