@@ -107,17 +107,20 @@ void compileConsumer(const model::Consumer& def, uint32_t index, const Snapshot&
 // made under other settings (another CA, another client certificate) are not shared.
 std::string tlsPoolTag(const model::Service& def,
                        const std::vector<model::Certificate>& certificates) {
-  const model::ServiceTls settings = def.tls.value_or(model::ServiceTls{});
+  static const model::ServiceTls kDefaults;
+  const model::ServiceTls& settings = def.tls ? *def.tls : kDefaults;
   std::string material = settings.verify ? "verify" : "no-verify";
   for (const std::string* part :
        {&settings.ca, &settings.server_name, &settings.client_certificate}) {
     material += '\0';
     material += *part;
   }
-  for (const model::Certificate& c : certificates) {
-    if (!settings.client_certificate.empty() && c.id == settings.client_certificate) {
+  if (!settings.client_certificate.empty()) {
+    auto client = std::find_if(certificates.begin(), certificates.end(),
+                               [&](const auto& c) { return c.id == settings.client_certificate; });
+    if (client != certificates.end()) {
       material += '\0';
-      material += c.fingerprint_sha256;
+      material += client->fingerprint_sha256;
     }
   }
   return model::sha256Hex(material).substr(0, 16);
