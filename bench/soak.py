@@ -14,6 +14,10 @@ nginx upstream (a fixed 100-byte body, keep-alive) and `turnpike serve --access-
                churn creates, changes and deletes. 200, 401 (no key or the key is gone), 403,
                404 (no route at the moment) and 429 (the churned policy refuses) are intended
                and counted apart; anything else (5xx) is an error.
+  tunnels      --tunnels WebSockets (default 8) through the stable route /stable/ws to an echo
+               server (Python's `websockets`), open for the whole run, each sending a message
+               every 250 ms and checking its echo. A tunnel that closes or a wrong echo is an
+               error: configuration changes must never close a tunnel.
   churn        one admin write every 100 ms (fixed rate), cycling through creating, updating
                and deleting a service (with and without active health checks), a rate-limit
                policy, a consumer, two API keys (one caller-supplied, which the churn load
@@ -39,10 +43,11 @@ Verdicts (latency never is one: on a shared machine it is only reported):
 
 Prints a table per window and a summary, writes JSON (default <build-dir>/soak-results.json,
 or $OUT). Exit status 0 when every verdict passes, 1 otherwise (including a harness failure).
-Python standard library only (Debian's python3).
+Python standard library and Debian's python3-websockets.
 """
 
 import argparse
+import asyncio
 import http.client
 import json
 import math
@@ -62,11 +67,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (bench/bench.py: the servers, ports and machine information)
 from bench import HarnessError, log  # noqa: E402
 
+import websockets  # noqa: E402  (Debian's python3-websockets)
+
 ROOT = bench.ROOT
 WRK_SCRIPT = bench.BENCH_DIR / "wrk" / "soak.lua"
 
-STABLE_ROUTES = ("stable-plain", "stable-key", "stable-limited")
-STABLE_SERVICES = ("soak-upstream",)
+STABLE_ROUTES = ("stable-plain", "stable-key", "stable-limited", "stable-ws")
+STABLE_SERVICES = ("soak-upstream", "soak-websocket")
 STABLE_POLICIES = ("soak-key-never-refuses", "soak-ip-never-refuses")
 STABLE_CONSUMERS = ("soak-client",)
 CHURN_INTENDED = {200, 401, 403, 404, 429}
@@ -172,8 +179,11 @@ def configure(stack, admin):
                 **extra}
 
     config = {
-        "services": [{"name": "soak-upstream", "targets": [{"url": upstream, "weight": 100}]}],
+        "services": [{"name": "soak-upstream", "targets": [{"url": upstream, "weight": 100}]},
+                     {"name": "soak-websocket",
+                      "targets": [{"url": f"http://127.0.0.1:{stack.tunnels.port}"}]}],
         "routes": [
+            {"name": "stable-ws", "service": "soak-websocket", "paths": ["/stable/ws"]},
             route("stable-plain", "/stable/plain"),
             route("stable-key", "/stable/key", auth={"type": "api_key"},
                   rate_limit_policies=["soak-key-never-refuses"]),
@@ -199,6 +209,93 @@ def configure(stack, admin):
             raise HarnessError(f"stable route {path} answered {status} before the run")
     if proxy_get(stack.turnpike.proxy_port, "/stable/key") != 401:
         raise HarnessError("stable route /stable/key answers without a key")
+
+
+# --------------------------------------------------------------------------------------------
+# WebSocket tunnels
+
+class WebSocketLoad(threading.Thread):
+    """An echo server and the tunnels through Turnpike to it, on one asyncio loop of its own.
+    start() brings the server up (`port`); open_tunnels() connects them all through the proxy;
+    close() ends them cleanly and returns what they saw."""
+
+    def __init__(self, tunnels, interval_s):
+        super().__init__(name="tunnels", daemon=True)
+        self.count = tunnels
+        self.interval_s = interval_s
+        self.port = None
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.stopping = None
+        self.stats = [{"messages": 0, "error": None} for _ in range(tunnels)]
+        self.opened = 0
+        self.tasks = []
+
+    def run(self):
+        asyncio.set_event_loop(self.loop)
+        self.stopping = asyncio.Event()
+        self.loop.run_until_complete(self._serve())
+
+    async def _serve(self):
+        async def echo(websocket, path=None):
+            async for message in websocket:
+                await websocket.send(message)
+
+        async with websockets.serve(echo, "127.0.0.1", 0) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self.ready.set()
+            await self.stopping.wait()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def start(self):
+        super().start()
+        if not self.ready.wait(10):
+            raise HarnessError("the WebSocket echo server did not start")
+
+    async def _tunnel(self, index, url, opened):
+        stats = self.stats[index]
+        try:
+            async with websockets.connect(url, open_timeout=10, close_timeout=5) as websocket:
+                self.opened += 1
+                if self.opened == self.count:
+                    opened.set()
+                while not self.stopping.is_set():
+                    message = f"{index}:{stats['messages']}:" + "x" * 64
+                    await websocket.send(message)
+                    echo = await asyncio.wait_for(websocket.recv(), 10)
+                    if echo != message:
+                        raise RuntimeError(f"echo of message {stats['messages']} differs")
+                    stats["messages"] += 1
+                    try:
+                        await asyncio.wait_for(self.stopping.wait(), self.interval_s)
+                    except asyncio.TimeoutError:
+                        pass
+        except Exception as e:  # reported as the tunnel's error
+            stats["error"] = f"tunnel {index} after {stats['messages']} messages: " \
+                             f"{type(e).__name__}: {e}"
+            opened.set()
+
+    def open_tunnels(self, proxy_port, path):
+        """Opens every tunnel; raises when they are not all open within 10 s."""
+        url = f"ws://127.0.0.1:{proxy_port}{path}"
+
+        async def open_all():
+            opened = asyncio.Event()
+            self.tasks = [asyncio.ensure_future(self._tunnel(i, url, opened))
+                          for i in range(self.count)]
+            await asyncio.wait_for(opened.wait(), 10)
+
+        asyncio.run_coroutine_threadsafe(open_all(), self.loop).result(15)
+        errors = [t["error"] for t in self.stats if t["error"]]
+        if errors or self.opened != self.count:
+            raise HarnessError(f"WebSocket tunnels did not open: {errors}")
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.join(timeout=20)
+        return {"tunnels": self.count, "interval_ms": round(self.interval_s * 1000),
+                "messages": sum(t["messages"] for t in self.stats),
+                "dropped": [t["error"] for t in self.stats if t["error"]]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,10 +672,14 @@ def statuses_text(statuses):
 def run_soak(args, stack, report):
     problems = report["problems"]
     log(f"==> starting upstream and Turnpike in {stack.dir}")
+    stack.tunnels = WebSocketLoad(args.tunnels, 0.25)
+    stack.tunnels.start()
     stack.start()
     tp = stack.turnpike
     admin = Admin(tp.admin_port, stack.token)
     configure(stack, admin)
+    if args.tunnels:
+        stack.tunnels.open_tunnels(tp.proxy_port, "/stable/ws")
     version_before = admin.ok("GET", "/status")["config_version"]
 
     t0 = time.monotonic()
@@ -642,6 +743,9 @@ def run_soak(args, stack, report):
             dead = True
             break
     load_end = time.monotonic() - t0
+    report["tunnels"] = stack.tunnels.close()
+    for dropped in report["tunnels"]["dropped"]:
+        problems.append(f"WebSocket {dropped}")
 
     churn.stop_requested.set()
     if args.interval_ms:
@@ -724,6 +828,10 @@ def print_summary(report):
     log(f"churn load:  {churn_req:,} requests, {churn_err} errors (socket errors, statuses "
         f"other than {'/'.join(map(str, sorted(CHURN_INTENDED)))}); statuses "
         f"{statuses_text(dict(sorted(churn_statuses.items())))}")
+    t = report.get("tunnels")
+    if t:
+        log(f"WebSockets:  {t['tunnels']} tunnels open through the run, {t['messages']:,} echoes "
+            f"(one per tunnel every {t['interval_ms']} ms), {len(t['dropped'])} dropped")
     c = report.get("churn")
     if c:
         log(f"admin churn: {c['writes']} writes ({c['successful_writes']} successful, the rest "
@@ -790,6 +898,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=2, help="its wrk threads (default 2)")
     p.add_argument("--churn-connections", type=int, default=8,
                    help="wrk connections of the churn load (default 8; 0 = none)")
+    p.add_argument("--tunnels", type=int, default=8,
+                   help="WebSocket tunnels open through the run (default 8; 0 = none)")
     p.add_argument("--workers", type=int, default=2,
                    help="Turnpike --workers and the upstream's worker_processes (default 2)")
     p.add_argument("--wrk-timeout", type=int, default=5,

@@ -93,6 +93,8 @@ void appendAccessLogLine(const AccessLogEntry& entry, std::string& out) {
   appendField("consumer", entry.consumer, out);
   appendNumber("status", static_cast<uint64_t>(entry.status), out);
   appendNumber("bytes", entry.bytes_sent, out);
+  // A tunnel's line (written when it closes) says what went each way.
+  if (entry.status == 101) appendNumber("bytes_received", entry.bytes_received, out);
   appendSeconds("duration_s", entry.duration, out);
   appendSeconds("upstream_s", entry.upstream_duration, out);
   appendField("target", entry.target, out);

@@ -43,6 +43,8 @@ struct AccessLogEntry {
   std::string_view consumer;  // username; empty: anonymous
   int status = 0;
   uint64_t bytes_sent = 0;  // response body bytes sent to the client
+  // Bytes the client sent through an upgraded connection's tunnel (status 101 only).
+  uint64_t bytes_received = 0;
   std::chrono::microseconds duration{0};
   std::chrono::microseconds upstream_duration{0};  // 0 when no upstream was called
   std::string_view target;                         // upstream url; empty: none

@@ -1,5 +1,5 @@
 // ByteStream: a connection's byte stream, plain TCP or TLS over it, behind one interface, so
-// that a ClientSession serves both listeners, and talks to http:// and https:// targets, with the
+// that a client session serves both listeners, and talks to http:// and https:// targets, with the
 // same code.
 //
 //   ByteStream client(std::move(socket));

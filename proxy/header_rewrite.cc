@@ -159,6 +159,30 @@ Owned ownedRequestField(std::string_view name) {
   return Owned::kNo;
 }
 
+// The fields of a 101 (Switching Protocols): the upstream's, Connection and Upgrade as it sent
+// them (what they say is between the client and the upstream from here on), X-Request-Id when
+// it sent none, the caller's extra fields. No framing: the connection is no longer HTTP.
+void appendSwitchingHead(const Fields& fields, const ClientResponseHead& head, std::string& out) {
+  bool has_request_id = false;
+  for (const auto& field : fields) {
+    const http::field name = field.name();
+    if (name == http::field::content_length || name == http::field::transfer_encoding ||
+        name == http::field::keep_alive || name == http::field::proxy_connection ||
+        name == http::field::proxy_authenticate) {
+      continue;
+    }
+    if (name == http::field::unknown &&
+        boost::beast::iequals(field.name_string(), "X-Request-Id")) {
+      has_request_id = true;
+    }
+    appendEdited(out, head.edits, field);
+  }
+  if (head.edits != nullptr) appendSetFields(out, *head.edits);
+  if (!has_request_id) appendField(out, "X-Request-Id", head.request_id);
+  out.append(head.extra_fields);
+  out.append("\r\n");
+}
+
 }  // namespace
 
 void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& head,
@@ -199,6 +223,10 @@ void appendUpstreamRequestHead(const Fields& fields, const UpstreamRequestHead& 
   appendField(out, "X-Request-Id", head.forwarding.request_id);
   out.append(head.forwarding.client_cert_fields);
   out.append(head.consumer_fields);
+  if (!head.upgrade.empty()) {
+    out.append("Connection: Upgrade\r\n");
+    appendField(out, "Upgrade", head.upgrade);
+  }
   appendFraming(out, head.framing, head.content_length);
   out.append("\r\n");
 }
@@ -223,6 +251,10 @@ void appendClientResponseHead(const Fields& fields, const ClientResponseHead& he
     reason = http::obsolete_reason(http::int_to_status(head.status));
   }
   out.append(reason).append("\r\n");
+  if (head.upgrade) {
+    appendSwitchingHead(fields, head, out);
+    return;
+  }
   const NameList hop_by_hop = connectionTokens(fields);
   bool has_request_id = false;
   for (const auto& field : fields) {

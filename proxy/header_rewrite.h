@@ -17,6 +17,9 @@
 //     dropped (httpoxy);
 //   - responses: X-Request-Id is added when the upstream sent none, and the caller's extra
 //     fields (RateLimit-*) are appended;
+//   - upgrades (WebSocket): the request asks for the client's Upgrade with
+//     "Connection: Upgrade", and a 101 answer keeps its Connection and Upgrade fields exactly as
+//     the upstream sent them;
 //   - the route's header edits (request_transform / response_transform): fields named by
 //     remove_headers or set_headers are dropped, rename_headers' are written under the new
 //     name, set_headers' are appended.
@@ -64,6 +67,8 @@ struct UpstreamRequestHead {
   std::string_view consumer_fields;
   BodyFraming framing = BodyFraming::kNone;
   uint64_t content_length = 0;
+  // The protocols of the client's Upgrade field, to ask the upstream for (empty: no upgrade).
+  std::string_view upgrade;
   // The route's request_transform header edits (null: none). They apply to the client's fields
   // only; the fields Turnpike writes are out of their reach (the model refuses such names).
   const policy::HeaderEdits* edits = nullptr;
@@ -83,6 +88,9 @@ struct ClientResponseHead {
   std::string_view request_id;  // X-Request-Id, when the upstream sent none
   // Complete field lines ("Name: value\r\n"...) appended after the upstream's (RateLimit-*).
   std::string_view extra_fields;
+  // A 101 that switches the connection to the upgraded protocol: Connection and Upgrade are
+  // kept as received, and nothing about framing or keep-alive is added.
+  bool upgrade = false;
   const policy::HeaderEdits* edits = nullptr;  // response_transform's (null: none)
 };
 

@@ -94,6 +94,8 @@ void ProxyMetrics::merge(const ProxyMetrics& other) {
     listener_requests_[i] += other.listener_requests_[i];
     tls_handshakes_[i] += other.tls_handshakes_[i];
   }
+  tunnels_opened_ += other.tunnels_opened_;
+  tunnels_closed_ += other.tunnels_closed_;
 }
 
 std::size_t ProxyMetrics::forgetRoutes(const std::function<bool(std::string_view)>& exists) {
@@ -207,6 +209,12 @@ void ProxyMetrics::render(std::string& out) const {
       "turnpike_tls_handshakes_total{result=\"ok\"} " + std::to_string(tls_handshakes_[0]) + "\n";
   out += "turnpike_tls_handshakes_total{result=\"failed\"} " + std::to_string(tls_handshakes_[1]) +
          "\n";
+  out += "# HELP turnpike_tunnels_open Upgraded connections (WebSocket) open now.\n";
+  out += "# TYPE turnpike_tunnels_open gauge\n";
+  out += "turnpike_tunnels_open " + std::to_string(tunnels_opened_ - tunnels_closed_) + "\n";
+  out += "# HELP turnpike_tunnels_total Upgraded connections (WebSocket) opened.\n";
+  out += "# TYPE turnpike_tunnels_total counter\n";
+  out += "turnpike_tunnels_total " + std::to_string(tunnels_opened_) + "\n";
 }
 
 }  // namespace turnpike::proxy

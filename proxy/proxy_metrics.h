@@ -83,6 +83,9 @@ class ProxyMetrics {
   void recordListener(bool tls) { ++listener_requests_[tls ? 1 : 0]; }
   // A TLS handshake's outcome.
   void recordTlsHandshake(bool ok) { ++tls_handshakes_[ok ? 0 : 1]; }
+  // An upgraded connection (a 101 relayed) begins and ends its tunnel.
+  void tunnelOpened() { ++tunnels_opened_; }
+  void tunnelClosed() { ++tunnels_closed_; }
 
   void merge(const ProxyMetrics& other);
 
@@ -92,7 +95,8 @@ class ProxyMetrics {
 
   // Appends turnpike_http_requests_total{route,status}, turnpike_request_duration_seconds and
   // turnpike_upstream_duration_seconds (by route), turnpike_listener_requests_total{listener}
-  // and turnpike_tls_handshakes_total{result} in the Prometheus text format.
+  // turnpike_tls_handshakes_total{result}, turnpike_tunnels_open and turnpike_tunnels_total in
+  // the Prometheus text format.
   void render(std::string& out) const;
 
   uint64_t totalRequests() const;
@@ -119,6 +123,8 @@ class ProxyMetrics {
   uint64_t slots_snapshot_ = 0;
   std::array<uint64_t, 2> listener_requests_{};  // plain, TLS
   std::array<uint64_t, 2> tls_handshakes_{};     // completed, failed
+  uint64_t tunnels_opened_ = 0;
+  uint64_t tunnels_closed_ = 0;  // open now: the difference, summed over the workers
 };
 
 }  // namespace turnpike::proxy

@@ -18,6 +18,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::chrono::seconds kMetricsWait{2};
+// How long connections cut at the drain deadline get to end their own way (a sweep or two).
+constexpr std::chrono::milliseconds kCloseGrace{500};
 
 // True when nobody listens on the endpoint: a bind without SO_REUSEPORT succeeds.
 model::Status probePort(const tcp::endpoint& endpoint) {
@@ -117,6 +119,13 @@ void ProxyServer::stop() {
   }
   if (int left = openConnections(); left > 0) {
     spdlog::warn("proxy: {} connection(s) still open after the drain timeout; closing them", left);
+    // Cut by their workers first, so that each one ends as it would on a timeout (tunnels
+    // write their access log line); what is still open a moment later is dropped with the loop.
+    for (auto& worker : workers_) worker->closeAll();
+    const auto grace = std::chrono::steady_clock::now() + kCloseGrace;
+    while (openConnections() > 0 && std::chrono::steady_clock::now() < grace) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   for (auto& worker : workers_) worker->stop();
   for (auto& worker : workers_) worker->join();

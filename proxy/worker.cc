@@ -8,7 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/container_hash/hash.hpp>
 
-#include "proxy/client_session.h"
+#include "proxy/http1/session.h"
 
 namespace turnpike::proxy {
 
@@ -125,6 +125,13 @@ void Worker::beginDrain() {
   });
 }
 
+void Worker::closeAll() {
+  post([this] {
+    const auto now = Clock::now();
+    for (Deadline& deadline : deadlines_) deadline.due = now;
+  });
+}
+
 void Worker::stop() { context_.stop(); }
 
 void Worker::join() {
@@ -202,7 +209,7 @@ void Worker::accept(tcp::acceptor& acceptor, tls::TlsListener* tls) {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    asio::co_spawn(context_, serveConnection(*this, std::move(socket), tls), asio::detached);
+    asio::co_spawn(context_, http1::serveConnection(*this, std::move(socket), tls), asio::detached);
     accept(acceptor, tls);
   });
 }

@@ -9,9 +9,10 @@
 //   w.post([&] { ... });      // run something on the worker's thread
 //   w.beginDrain(); ...; w.stop(); w.join();
 //
-// Timeouts: every ClientSession registers a deadline with its worker; a 100 ms sweep cancels
-// the sockets of sessions whose deadline passed (cheaper than a timer per I/O operation: no timer
-// syscalls on the request path; timeouts fire within ~100 ms of their due time).
+// Timeouts: every client session (http1/session.h) registers a deadline with its worker; a 100 ms
+// sweep cancels the sockets of sessions whose deadline passed (cheaper than a timer per I/O
+// operation: no timer syscalls on the request path; timeouts fire within ~100 ms of their due
+// time).
 #pragma once
 
 #include <atomic>
@@ -80,6 +81,9 @@ class Worker {
   void start();
   // Stops accepting; sessions finish their current request and close (keep-alive ends).
   void beginDrain();
+  // At the drain's deadline: every connection still open (a request in flight, a tunnel) is
+  // cut at the next sweep, so that each ends its own way (an access log line for a tunnel).
+  void closeAll();
   // Stops the io_context: every remaining connection is dropped.
   void stop();
   void join();
@@ -94,7 +98,7 @@ class Worker {
   // The number of client connections open now (any thread; for drain and /status).
   int openConnections() const { return open_connections_.load(std::memory_order_relaxed); }
 
-  // --- for ClientSession, on the worker's thread only ---
+  // --- for the client sessions (http1/session.h), on the worker's thread only ---
   int index() const { return index_; }
   const std::string& name() const { return name_; }
   const ProxyOptions& options() const { return options_; }

@@ -54,9 +54,10 @@ build_targets() {
 # the web UI end-to-end test's tools.
 ensure_test_tools() {
   # curl, sqlite3: the tests; nginx, wrk, python3, procps, openssl: bench and soak; clang and
-  # its runtime: the fuzz build.
+  # its runtime: the fuzz build; python3-websockets: the WebSocket client and server of the
+  # tests and the soak.
   ensure_packages "${TURNPIKE_BUILD_PACKAGES[@]}" curl sqlite3 nginx wrk python3 procps openssl \
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev python3-websockets
   ensure_e2e_tools
 }
 

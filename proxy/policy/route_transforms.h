@@ -4,7 +4,7 @@
 //
 //   // SnapshotBuilder, once per route:
 //   auto request = CompiledRequestTransform::compile(*route.request_transform);
-//   // per request (client_session.cc):
+//   // per request (http1/session.cc):
 //   query = t.rewriteQuery(query);                 // remove_query, then set_query
 //   appendUpstreamTarget(match, path, query, target);
 //   t.rewritePath(target);                         // after strip_path; the query is kept

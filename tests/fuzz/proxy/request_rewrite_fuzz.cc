@@ -1,5 +1,5 @@
 // Fuzzes what Turnpike sends upstream: the input is a raw HTTP request. When Beast parses its
-// head, the harness follows client_session.cc: the same refusals (two Host fields, no Host on
+// head, the harness follows http1/session.cc: the same refusals (two Host fields, no Host on
 // HTTP/1.1, a Transfer-Encoding that does not end in chunked, a request-target that
 // parseRequestTarget() refuses), routing on a fixed snapshot (strip_path on prefix, template and
 // regex routes, preserve_host, a catch-all), appendUpstreamTarget() and
@@ -174,7 +174,7 @@ void expectAbsent(const Fields& fields, std::string_view name, std::string_view 
   if (countOf(fields, name) != 0) fail(std::string(name) + " was passed upstream", head);
 }
 
-// The whole of client_session.cc's way from a parsed request to the upstream head.
+// The whole of http1/session.cc's way from a parsed request to the upstream head.
 void rewriteAndCheck(const ParsedMessage<true>& request, const Parser& parser, bool with_consumer) {
   const Fields& fields = request.fields();
   if (fields.count(http::field::host) > 1) return;

@@ -1,4 +1,4 @@
-#include "proxy/client_session.h"
+#include "proxy/http1/session.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -23,16 +23,14 @@
 #include <string>
 
 #include "model/encoding.h"
-#include "model/json_depth.h"
-#include "proxy/access_log.h"
-#include "proxy/backend_call.h"
 #include "proxy/byte_stream.h"
 #include "proxy/coarse_clock.h"
 #include "proxy/header_rewrite.h"
 #include "proxy/http_read.h"
-#include "proxy/policy/json_shape.h"
-#include "proxy/policy/key_auth.h"
-#include "proxy/policy/rate_limiter.h"
+#include "proxy/pipeline/admission.h"
+#include "proxy/pipeline/aggregate.h"
+#include "proxy/pipeline/exchange.h"
+#include "proxy/policy/route_transforms.h"
 #include "proxy/proxy_answer.h"
 #include "proxy/request_target.h"
 #include "proxy/router.h"
@@ -43,7 +41,7 @@
 #include "proxy/upstream/upstream_connect.h"
 #include "proxy/worker.h"
 
-namespace turnpike::proxy {
+namespace turnpike::proxy::http1 {
 
 namespace {
 
@@ -76,8 +74,24 @@ struct RequestFieldFacts {
   std::string_view host;
   std::size_t hosts = 0;  // Host fields
   bool transfer_encoding = false;
-  bool expect_continue = false;  // Expect: 100-continue
+  bool expect_continue = false;     // Expect: 100-continue
+  std::string_view upgrade;         // the first Upgrade field
+  bool connection_upgrade = false;  // a Connection field names "upgrade"
 };
+
+// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
+bool hasToken(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (beast::iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
 
 RequestFieldFacts scanRequestFields(const Fields& fields) {
   RequestFieldFacts facts;
@@ -94,6 +108,12 @@ RequestFieldFacts scanRequestFields(const Fields& fields) {
       case http::field::expect:
         if (!expect_seen) facts.expect_continue = beast::iequals(field.value(), "100-continue");
         expect_seen = true;
+        break;
+      case http::field::upgrade:
+        if (facts.upgrade.empty()) facts.upgrade = field.value();
+        break;
+      case http::field::connection:
+        facts.connection_upgrade = facts.connection_upgrade || hasToken(field.value(), "upgrade");
         break;
       case http::field::unknown:
         if (!request_id_seen && beast::iequals(field.name_string(), "X-Request-Id")) {
@@ -140,42 +160,10 @@ class BodyPiece {
 };
 
 // What the session was doing when its deadline passed: decides 408 vs 504 vs a silent close.
-enum class Phase : uint8_t { kIdle, kHeaders, kClientIo, kConnect, kUpstream };
+enum class Phase : uint8_t { kIdle, kHeaders, kClientIo, kConnect, kUpstream, kTunnel };
 
 bool isHttpParseError(const boost::system::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_method).category();
-}
-
-// One backend of an aggregate: its answer into `out`; the last one to finish wakes the session.
-asio::awaitable<void> runBackend(Worker& worker, BackendCall call, BackendAnswer& out,
-                                 std::size_t& pending, asio::steady_timer& all_done) {
-  try {
-    out = co_await callBackend(worker, call);
-  } catch (const std::exception& e) {
-    out.error = std::string("internal error: ") + e.what();
-  }
-  if (--pending == 0) all_done.cancel();
-}
-
-// Why a backend's answer cannot be merged, or "" after parsing it into `doc` and applying the
-// backend's shape.
-std::string unusable(const BackendAnswer& answer, const CompiledBackend& backend,
-                     nlohmann::json& doc) {
-  if (!answer.error.empty()) return answer.error;
-  if (answer.status / 100 != 2) return "answered " + std::to_string(answer.status);
-  if (!answer.content_encoding.empty() && !beast::iequals(answer.content_encoding, "identity")) {
-    return "answered with Content-Encoding " + answer.content_encoding;
-  }
-  if (model::jsonNestsDeeperThan(answer.body, model::kMaxJsonDepth)) {
-    return "answered JSON nested too deeply";
-  }
-  doc = nlohmann::json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return "answered a body that is not JSON";
-  if (backend.def->group.empty() && !doc.is_object()) {
-    return std::string("answered a JSON ") + doc.type_name() + ", which needs a group to be merged";
-  }
-  backend.json.apply(doc);
-  return "";
 }
 
 // The X-Client-Cert-* lines for a verified client certificate: its subject (RFC 2253, with
@@ -209,6 +197,9 @@ class Session final : public Deadline {
     boost::system::error_code ec;
     auto endpoint = client_.socket().remote_endpoint(ec);
     if (!ec) client_ip_ = endpoint.address().to_string();
+    x_.client_ip = client_ip_;
+    x_.tls = tls != nullptr;
+    x_.protocol = "HTTP/1.1";
   }
 
   ~Session() override {
@@ -247,53 +238,27 @@ class Session final : public Deadline {
   // to say (and closes after it), nothing on a clean close, reset or cancel.
   asio::awaitable<void> refuseRequestHeader(boost::system::error_code ec);
   // Resets the per-request state; exchange() follows. Not a coroutine: one frame less per request.
-  void startRequest();
+  void startRequest() {
+    x_.start(worker_);
+    request_read_ = false;
+  }
   asio::awaitable<bool> exchange();
   // The TLS handshake of a TLS listener's connection; false when it failed (the connection is
   // then closed without a word: there is no HTTP to answer in).
   asio::awaitable<bool> handshake();
   // An answer of the proxy's own instead of going upstream. answer.detail views a literal or
-  // refusal_detail_.
+  // x_.refusal_detail.
   struct Refusal {
     ProxyAnswer answer;
     bool keep_alive = false;
   };
-  // The request's checks, routing and policies, before anything is sent upstream: sets match_,
-  // route_ and what the upstream exchange needs (upstream_request_, hash_key_, balancer_...).
-  // Synchronous, so that exchange()'s coroutine frame stays small.
+  // The request head's HTTP/1.1 checks (Host, framing, target), then the pipeline's routing and
+  // policies (pipeline::admit), before anything is sent upstream. Synchronous, so that
+  // exchange()'s coroutine frame stays small.
   std::optional<Refusal> admit();
-  // 308 to the TLS listener for a plain request to a route without "http" in its protocols.
-  Refusal redirectToHttps();
   // Whether our own answer can keep the connection: no request body is left unread.
   bool reusable() const { return keep_alive_ && request_->is_done(); }
   asio::awaitable<bool> answer(ProxyAnswer answer, bool keep_alive);
-  // Authentication, ACL and rate limits for the matched route. Returns the answer to send when a
-  // policy refuses the request, or nullopt to go on upstream.
-  std::optional<ProxyAnswer> applyPolicies(const HeaderView& headers, std::string_view& hide_header,
-                                           std::string_view& hide_query);
-  void appendRateLimitHeaders(std::vector<std::pair<std::string_view, std::string>>& headers) const;
-  // The RateLimit-* lines of the tightest policy, when one applied, as `head`'s extra fields
-  // (kept in `storage`, which must outlive `head`), written in one pass: three appendField()
-  // calls cost twice as much.
-  struct RateLimitFields {
-    // The three names (55 bytes), three int64 values (at most 20 characters each), CRLFs.
-    std::array<char, 128> text;
-  };
-  void addRateLimitFields(ClientResponseHead& head, RateLimitFields& storage) const {
-    if (!rate_limit_) return;
-    char* out = storage.text.data();
-    auto line = [&out](std::string_view name, int64_t value) {
-      std::memcpy(out, name.data(), name.size());
-      out = std::to_chars(out + name.size(), out + name.size() + 20, value).ptr;
-      *out++ = '\r';
-      *out++ = '\n';
-    };
-    line("RateLimit-Limit: ", rate_limit_->limit);
-    line("RateLimit-Remaining: ", rate_limit_->remaining);
-    line("RateLimit-Reset: ", rate_limit_->reset_s);
-    head.extra_fields =
-        std::string_view(storage.text.data(), static_cast<std::size_t>(out - storage.text.data()));
-  }
   asio::awaitable<bool> answerFromUpstreamError(int status, std::string detail);
   // A new upstream_ to `target`, under the service's connect timeout (TLS handshake included).
   asio::awaitable<upstream::Opened> connect(const UpstreamTarget& target,
@@ -302,7 +267,15 @@ class Session final : public Deadline {
                                     bool chunked);
   asio::awaitable<bool> relayResponse(bool keep_alive, milliseconds upstream_timeout);
   // An aggregate route: every backend at once, their JSON answers merged in the listed order.
-  asio::awaitable<bool> aggregate(const RouteMatch& match, bool keep_alive);
+  asio::awaitable<bool> aggregate(bool keep_alive);
+  // The upstream agreed to an upgrade (101): the head goes to the client, then bytes flow both
+  // ways until either side closes or neither sends anything for `idle_timeout`. The connection
+  // is not HTTP any more: returns false.
+  asio::awaitable<bool> tunnel(milliseconds idle_timeout);
+  // One direction of a tunnel: what `from` sends goes to `to` through `buffer`, counted in
+  // `moved`, until `from` closes or either side fails.
+  asio::awaitable<void> pump(ByteStream& from, ByteStream& to, asio::mutable_buffer buffer,
+                             milliseconds idle_timeout, uint64_t& moved);
   // The upstream failed in the response body: an answer when nothing was sent yet, else the
   // client connection is cut. Returns whether the client connection can be reused.
   asio::awaitable<bool> responseBodyFailed(boost::system::error_code ec, bool head_sent,
@@ -327,20 +300,7 @@ class Session final : public Deadline {
   // say (else status 499), and the connection is not reused.
   asio::awaitable<Sent> clientBodyFailed(boost::system::error_code ec);
   asio::awaitable<void> lingeringClose();
-  void finish();
   char* chunk();
-  // The current index of the target this request uses (the balancer may have been rebound to a
-  // newer snapshot while the request waited); nullopt when the target is gone.
-  std::optional<std::size_t> currentIndex() const {
-    if (balancer_->generation() == picked_generation_) return target_index_;
-    return balancer_->indexOf(target_.url);
-  }
-  void reportFailure() {
-    if (auto index = currentIndex()) balancer_->reportFailure(*index, Clock::now());
-  }
-  void reportSuccess() {
-    if (auto index = currentIndex()) balancer_->reportSuccess(*index);
-  }
 
   Worker& worker_;
   const ProxyOptions& options_;
@@ -365,37 +325,12 @@ class Session final : public Deadline {
   bool request_read_ = false;  // the whole request body was read (parser or BodySource)
 
   // Per request; strings keep their capacity from one request to the next.
-  Clock::time_point started_;
-  std::chrono::system_clock::time_point wall_started_;
-  std::string request_id_;
-  std::string method_;
-  std::string host_;
-  std::string path_;
-  std::string query_;
-  std::string upstream_target_;
-  UpstreamTarget target_;  // the picked one (url empty: none yet)
-  RouteMatch match_;
-  UpstreamRequestHead upstream_request_;  // views into the members above and the request
-  std::string hash_key_;                  // what consistent hashing picks the target by
-  std::string refusal_detail_;            // a Refusal's detail, when it is not a literal
-  bool keep_alive_ = false;               // the client wants to keep the connection
+  pipeline::Exchange x_;
+  bool keep_alive_ = false;  // the client wants to keep the connection
   bool expect_continue_ = false;
-  bool retryable_ = false;  // idempotent and bodiless: another target may be tried
-  SnapshotConstSharedPtr snapshot_;
-  const CompiledRoute* route_ = nullptr;
-  const CompiledConsumer* consumer_ = nullptr;
-  std::vector<policy::RateLimitDecision> decisions_;
-  std::optional<policy::RateLimitDecision> rate_limit_;  // the tightest, for RateLimit-* headers
-  std::string limiter_key_;
-  std::shared_ptr<upstream::ServiceBalancer> balancer_;
-  std::optional<std::size_t> target_index_;
-  uint64_t picked_generation_ = 0;
-  int status_ = 0;
-  uint64_t bytes_sent_ = 0;
-  microseconds upstream_duration_{0};
-  bool called_upstream_ = false;
   bool head_ = false;
   unsigned request_version_ = 11;
+  std::string_view upgrade_;  // the protocols a passed-on Upgrade asks for (empty: none)
 };
 
 char* Session::chunk() {
@@ -436,7 +371,7 @@ asio::awaitable<void> Session::run() {
       }
       startRequest();
       const bool keep_alive = co_await exchange();
-      finish();
+      x_.record(worker_);
       if (!keep_alive || close_after_ || worker_.draining()) break;
     }
     co_await lingeringClose();
@@ -460,13 +395,11 @@ RequestParser& Session::startRequestHeader() {
 
 asio::awaitable<void> Session::refuseRequestHeader(boost::system::error_code ec) {
   // A request that never finished its headers: answer when there is something to say.
-  started_ = Clock::now();
-  wall_started_ = worker_.wallTime(started_);
-  worker_.requestIds().next(request_id_);
-  method_.clear();
-  host_.clear();
-  path_.clear();
-  route_ = nullptr;
+  x_.start(worker_);
+  worker_.requestIds().next(x_.request_id);
+  x_.method.clear();
+  x_.host.clear();
+  x_.path.clear();
   head_ = false;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
       ec == asio::error::eof) {
@@ -495,23 +428,7 @@ asio::awaitable<void> Session::refuseRequestHeader(boost::system::error_code ec)
   }
   close_after_ = true;
   co_await answer(std::move(problem), false);
-  finish();
-}
-
-void Session::startRequest() {
-  started_ = Clock::now();
-  wall_started_ = worker_.wallTime(started_);
-  status_ = 0;
-  request_read_ = false;
-  bytes_sent_ = 0;
-  upstream_duration_ = microseconds(0);
-  called_upstream_ = false;
-  route_ = nullptr;
-  consumer_ = nullptr;
-  rate_limit_.reset();
-  target_.url.clear();
-  balancer_.reset();
-  target_index_.reset();
+  x_.record(worker_);
 }
 
 std::optional<Session::Refusal> Session::admit() {
@@ -519,14 +436,15 @@ std::optional<Session::Refusal> Session::admit() {
   auto& request = parser.get();
   head_ = request.method() == http::verb::head;
   request_version_ = request.version();
-  method_.assign(request.method_string());
-  path_.clear();
-  host_.clear();
+  x_.method.assign(request.method_string());
+  x_.path.clear();
+  x_.host.clear();
+  x_.protocol = request_version_ == 10 ? "HTTP/1.0" : "HTTP/1.1";
   const RequestFieldFacts facts = scanRequestFields(request.fields());
   if (isAcceptableRequestId(facts.request_id)) {
-    request_id_.assign(facts.request_id);
+    x_.request_id.assign(facts.request_id);
   } else {
-    worker_.requestIds().next(request_id_);
+    worker_.requestIds().next(x_.request_id);
   }
   keep_alive_ = keepsAlive(request.fields(), request.version()) && !worker_.draining();
 
@@ -549,90 +467,31 @@ std::optional<Session::Refusal> Session::admit() {
     return Refusal{{.status = 400, .detail = target_error.reason}, false};
   }
   if (target.authority.empty()) {
-    host_.assign(facts.host);
+    x_.host.assign(facts.host);
   } else {
-    host_.assign(target.authority);
+    x_.host.assign(target.authority);
   }
-  path_.assign(target.path);
-  query_.assign(target.query);
-
-  // Pin the snapshot for the whole request: a publish in the middle changes nothing for it.
-  snapshot_ = worker_.snapshot();
-  match_ = snapshot_->router().match(
-      RequestView{method_, host_, path_, HeaderView::ofFields(request.fields())});
-  if (!match_) {
-    refusal_detail_ = "no route matches " + method_ + " " + path_;
-    return Refusal{{.status = 404, .detail = refusal_detail_}, reusable()};
+  x_.path.assign(target.path);
+  x_.query.assign(target.query);
+  x_.raw_target = request.target();
+  x_.headers = HeaderView::ofFields(request.fields());
+  const bool chunked = parser.chunked();
+  x_.framing = chunked                               ? BodyFraming::kChunked
+               : parser.content_length().has_value() ? BodyFraming::kContentLength
+                                                     : BodyFraming::kNone;
+  x_.content_length = parser.content_length().value_or(0);
+  expect_continue_ = facts.expect_continue && request.version() >= 11;
+  // An upgrade (WebSocket) is passed on when the request asks for it as RFC 9110 §7.8 says, in
+  // HTTP/1.1, without a body to read first; h2c is ours to offer, not the upstream's.
+  upgrade_ = {};
+  if (facts.connection_upgrade && !facts.upgrade.empty() && request.version() >= 11 &&
+      parser.is_done() && !hasToken(facts.upgrade, "h2c")) {
+    upgrade_ = facts.upgrade;
   }
-  route_ = match_.route;
-  if (tls_ == nullptr && !route_->serves_http) return redirectToHttps();
-  if (tls_ != nullptr && !route_->serves_https) {
-    refusal_detail_ = "route '" + std::string(route_->display_name) + "' serves plain HTTP only";
-    return Refusal{{.status = 404, .detail = refusal_detail_}, reusable()};
-  }
-
-  // DESIGN.md's order: authentication, ACL, rate limits; then the upstream.
-  std::string_view hide_header;
-  std::string_view hide_query;
-  if (auto refused =
-          applyPolicies(HeaderView::ofFields(request.fields()), hide_header, hide_query)) {
+  if (std::optional<ProxyAnswer> refused = pipeline::admit(worker_, x_)) {
     return Refusal{std::move(*refused), reusable()};
   }
-  if (route_->isAggregate()) return std::nullopt;  // exchange() calls aggregate()
-  const CompiledService& service = *route_->service;
-  if (!hide_query.empty()) query_ = policy::removeQueryParameter(query_, hide_query);
-  const policy::CompiledRequestTransform* transform = route_->request_transform.get();
-  if (transform != nullptr && transform->editsQuery()) query_ = transform->rewriteQuery(query_);
-  upstream_target_.clear();
-  appendUpstreamTarget(match_, path_, query_, upstream_target_);
-  if (transform != nullptr) transform->rewritePath(upstream_target_);
-
-  hash_key_.clear();
-  switch (service.hash_on) {
-    case HashOn::kHeader:
-      hash_key_.assign(request[service.hash_header]);
-      break;
-    case HashOn::kConsumer:
-      if (consumer_) {
-        hash_key_ = consumer_->def->id;
-        break;
-      }
-      [[fallthrough]];  // anonymous callers are spread by address
-    case HashOn::kIp:
-      hash_key_ = client_ip_;
-      break;
-    case HashOn::kNone:
-      break;
-  }
-
-  const bool chunked = parser.chunked();
-  const bool has_length = parser.content_length().has_value();
-  const bool has_body = chunked || parser.content_length().value_or(0) > 0;
-  expect_continue_ = facts.expect_continue && request.version() >= 11;
-  retryable_ = isIdempotentMethod(method_) && !has_body;
-  // The upstream request: the client's, minus hop-by-hop fields, plus forwarding headers and
-  // who is calling as Turnpike established it (a client cannot pose as a consumer). Written as
-  // bytes below, once the target (and so the Host) is known.
-  upstream_request_ = {
-      .method = method_,
-      .target = upstream_target_,
-      .forwarding = {.client_ip = client_ip_,
-                     .host = host_,
-                     .proto = tls_ != nullptr ? "https" : "http",
-                     .request_id = request_id_,
-                     .client_cert_fields = client_cert_fields_},
-      .hide_header = hide_header,
-      .framing = chunked      ? BodyFraming::kChunked
-                 : has_length ? BodyFraming::kContentLength
-                              : BodyFraming::kNone,
-      .content_length = parser.content_length().value_or(0),
-      .edits = transform != nullptr ? &transform->headers() : nullptr,
-  };
-  if (consumer_) {
-    upstream_request_.consumer_fields = consumer_->forwarded_fields;
-  }
-
-  balancer_ = worker_.balancer(service, snapshot_->version());
+  x_.upstream_request.upgrade = upgrade_;
   return std::nullopt;
 }
 
@@ -642,10 +501,10 @@ asio::awaitable<bool> Session::exchange() {
   if (std::optional<Refusal> refused = admit()) {
     co_return co_await answer(std::move(refused->answer), refused->keep_alive);
   }
-  if (route_->isAggregate()) co_return co_await aggregate(match_, reusable());
+  if (x_.route->isAggregate()) co_return co_await aggregate(reusable());
   RequestParser& parser = *request_;
   auto& request = parser.get();
-  const CompiledService& service = *route_->service;
+  const CompiledService& service = *x_.route->service;
   const bool chunked = parser.chunked();
   uint64_t tried = 0;
   int retries_left = service.retries;
@@ -655,48 +514,49 @@ asio::awaitable<bool> Session::exchange() {
   std::string failure_detail;
 
   for (;;) {
-    target_index_ = balancer_->pick(hash_key_, coarseNow(), tried);
-    if (!target_index_) {
+    x_.target_index = x_.balancer->pick(x_.hash_key, coarseNow(), tried);
+    if (!x_.target_index) {
       if (failure_status != 0) break;
-      refusal_detail_ = "no healthy target for service " + service.name();
-      co_return co_await answer({.status = 503, .detail = refusal_detail_}, reusable());
+      x_.refusal_detail = "no healthy target for service " + service.name();
+      co_return co_await answer({.status = 503, .detail = x_.refusal_detail}, reusable());
     }
-    const std::size_t index = *target_index_;
-    picked_generation_ = balancer_->generation();
-    target_ = balancer_->target(index);  // a copy: see currentIndex()
+    const std::size_t index = *x_.target_index;
+    x_.picked_generation = x_.balancer->generation();
+    x_.target = x_.balancer->target(index);  // a copy: see currentIndex()
     if (index < 64) tried |= uint64_t{1} << index;
 
-    upstream_ = worker_.pool().take(target_.poolKey());
+    upstream_ = worker_.pool().take(x_.target.poolKey());
     const bool reused = upstream_ != nullptr;
-    if (reused && !retryable_ && upstream::ConnectionPool::isClosedByPeer(*upstream_)) {
+    if (reused && !x_.retryable && upstream::ConnectionPool::isClosedByPeer(*upstream_)) {
       upstream_.reset();
     }
-    called_upstream_ = true;
+    x_.called_upstream = true;
     const auto upstream_started = Clock::now();
     if (!upstream_) {
-      upstream::Opened opened = co_await connect(target_, service);
+      upstream::Opened opened = co_await connect(x_.target, service);
       if (opened.ec) {
-        reportFailure();
+        x_.reportFailure();
         failure_status = expired_ ? 504 : 502;
         failure_detail =
-            expired_ ? "connecting to " + target_.url + " timed out" : std::move(opened.detail);
+            expired_ ? "connecting to " + x_.target.url + " timed out" : std::move(opened.detail);
         upstream_.reset();
         if (retries_left-- > 0) continue;
         break;
       }
     }
-    upstream_request_.host =
-        route_->preserveHost() && !host_.empty() ? std::string_view(host_) : target_.authority;
+    x_.upstream_request.host = x_.route->preserveHost() && !x_.host.empty()
+                                   ? std::string_view(x_.host)
+                                   : x_.target.authority;
     upstream_head_.clear();
-    appendUpstreamRequestHead(request.fields(), upstream_request_, upstream_head_);
+    appendUpstreamRequestHead(request.fields(), x_.upstream_request, upstream_head_);
 
-    balancer_->onRequestStart(index);
+    x_.balancer->onRequestStart(index);
     struct InFlight {
-      Session& session;
+      pipeline::Exchange& exchange;
       ~InFlight() {
-        if (auto current = session.currentIndex()) session.balancer_->onRequestEnd(*current);
+        if (auto current = exchange.currentIndex()) exchange.balancer->onRequestEnd(*current);
       }
-    } in_flight{*this};
+    } in_flight{x_};
 
     Sent sent = Sent::kOk;
     if (parser.is_done()) {
@@ -714,21 +574,21 @@ asio::awaitable<bool> Session::exchange() {
     }
     if (sent == Sent::kClientFailed) {
       upstream_.reset();
-      co_return false;  // the client went away or broke its body; status_ says how
+      co_return false;  // the client went away or broke its body; x_.status says how
     }
     if (sent == Sent::kUpstreamFailed) {
       const bool timed_out = expired_;
       upstream_.reset();
-      if (reused && retryable_ && !timed_out) {
+      if (reused && x_.retryable && !timed_out) {
         // A stale pooled connection: try the next one, or a fresh one once the pool has none
         // (an upstream that restarted closed them all). Bounded by the pool's size.
         tried &= ~(index < 64 ? uint64_t{1} << index : 0);
         continue;
       }
-      reportFailure();
+      x_.reportFailure();
       failure_status = timed_out ? 504 : 502;
-      failure_detail = timed_out ? "sending the request to " + target_.url + " timed out"
-                                 : "the upstream " + target_.url + " closed the connection";
+      failure_detail = timed_out ? "sending the request to " + x_.target.url + " timed out"
+                                 : "the upstream " + x_.target.url + " closed the connection";
       break;
     }
 
@@ -757,20 +617,29 @@ asio::awaitable<bool> Session::exchange() {
       const bool timed_out = expired_;
       const bool nothing_received = !response_->got_some() && upstream_->buffer.size() == 0;
       upstream_.reset();
-      if (reused && nothing_received && retryable_ && !timed_out) {
+      if (reused && nothing_received && x_.retryable && !timed_out) {
         tried &= ~(index < 64 ? uint64_t{1} << index : 0);
         continue;
       }
-      reportFailure();
+      x_.reportFailure();
       failure_status = timed_out ? 504 : 502;
       failure_detail =
-          timed_out ? "the upstream " + target_.url + " did not answer within " +
+          timed_out ? "the upstream " + x_.target.url + " did not answer within " +
                           std::to_string(service.read_timeout.count()) + " ms"
-                    : "the upstream " + target_.url + " sent no valid response: " + ec.message();
+                    : "the upstream " + x_.target.url + " sent no valid response: " + ec.message();
       break;
     }
-    upstream_duration_ = duration_cast<microseconds>(Clock::now() - upstream_started);
-    reportSuccess();
+    x_.upstream_duration = duration_cast<microseconds>(Clock::now() - upstream_started);
+    if (response_->get().result_int() == 101 && upgrade_.empty()) {
+      // Switching to a protocol nobody asked for: the client could not read what follows.
+      upstream_.reset();
+      x_.reportFailure();
+      failure_status = 502;
+      failure_detail = "the upstream " + x_.target.url + " switched protocols unasked";
+      break;
+    }
+    x_.reportSuccess();
+    if (response_->get().result_int() == 101) co_return co_await tunnel(service.idle_timeout);
     co_return co_await relayResponse(keep_alive_, service.read_timeout);
   }
   co_return co_await answerFromUpstreamError(failure_status, std::move(failure_detail));
@@ -860,7 +729,7 @@ asio::awaitable<Session::Sent> Session::clientBodyFailed(boost::system::error_co
     std::string detail = "malformed request body: " + ec.message();
     co_await answer({.status = 400, .detail = detail}, false);
   } else {
-    status_ = 499;  // the client closed the connection (nginx's convention)
+    x_.status = 499;  // the client closed the connection (nginx's convention)
   }
   co_return Sent::kClientFailed;
 }
@@ -868,11 +737,11 @@ asio::awaitable<Session::Sent> Session::clientBodyFailed(boost::system::error_co
 asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstream_timeout) {
   ResponseParser& parser = *response_;
   auto& response = parser.get();
-  status_ = static_cast<int>(response.result_int());
+  x_.status = static_cast<int>(response.result_int());
   const bool chunked = parser.chunked();
   const auto content_length = parser.content_length();
   const bool upstream_keep_alive = keepsAlive(response.fields(), response.version());
-  const bool no_body = head_ || status_ == 204 || status_ == 304 || status_ / 100 == 1;
+  const bool no_body = head_ || x_.status == 204 || x_.status == 304 || x_.status / 100 == 1;
   const bool until_eof = !no_body && !chunked && !content_length;
 
   // The framing the client gets: the upstream's length when it said one, else chunks (an
@@ -890,7 +759,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
     keep_alive = false;
   }
   renderClientHead(framing, content_length.value_or(0), keep_alive);
-  const policy::CompiledResponseTransform* transform = route_->response_transform.get();
+  const policy::CompiledResponseTransform* transform = x_.route->response_transform.get();
 
   BodySource<false> body(parser);
   bool head_sent = false;
@@ -915,7 +784,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
         upstream_.reset();
         co_return false;
       }
-      bytes_sent_ += transform_body_.size();
+      x_.bytes_sent += transform_body_.size();
       disarm();
       releaseUpstream(upstream_keep_alive && !until_eof);
       co_return keep_alive;
@@ -931,7 +800,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       upstream_.reset();
       co_return false;
     }
-    bytes_sent_ += transform_body_.size();
+    x_.bytes_sent += transform_body_.size();
   }
   for (;;) {
     if (const uint64_t rest = body.unbuffered(upstream_->buffer);
@@ -939,11 +808,11 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       const SpliceResult spliced =
           co_await splice(upstream_->socket(), Phase::kUpstream, upstream_timeout, client_.socket(),
                           Phase::kClientIo, options_.client_io_timeout, rest);
-      bytes_sent_ += spliced.moved;
+      x_.bytes_sent += spliced.moved;
       if (spliced.ec) {
         if (spliced.source_failed) {
           spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(),
-                       target_.url, spliced.ec.message());
+                       x_.target.url, spliced.ec.message());
         }
         upstream_.reset();
         co_return false;
@@ -977,7 +846,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
       upstream_.reset();
       co_return false;
     }
-    bytes_sent_ += piece;
+    x_.bytes_sent += piece;
     if (last) break;
   }
   disarm();
@@ -985,114 +854,28 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   co_return keep_alive;
 }
 
-asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_alive) {
-  const std::vector<CompiledBackend>& backends = route_->aggregate;
-  const policy::CompiledRequestTransform* transform = route_->request_transform.get();
-  const std::size_t count = backends.size();
-  std::vector<std::string> targets(count);
-  std::vector<BackendAnswer> answers(count);
-  std::size_t pending = count;
-  asio::steady_timer all_done(client_.get_executor(), asio::steady_timer::time_point::max());
-  called_upstream_ = true;
-  const auto started = Clock::now();
+asio::awaitable<bool> Session::aggregate(bool keep_alive) {
   disarm();  // each backend has its own deadline, bounded by the aggregate's timeout_ms
-  for (std::size_t i = 0; i < count; ++i) {
-    const model::AggregateBackend& def = *backends[i].def;
-    fillBackendTarget(def.path, match.params, targets[i]);
-    const bool sends_length = def.method == "POST" || def.method == "PUT" || def.method == "PATCH";
-    BackendCall call{
-        .service = backends[i].service,
-        .head = {.method = def.method,
-                 .target = targets[i],
-                 .forwarding = {.client_ip = client_ip_,
-                                .host = host_,
-                                .proto = "http",
-                                .request_id = request_id_},
-                 .framing = sends_length ? BodyFraming::kContentLength : BodyFraming::kNone,
-                 .edits = transform != nullptr ? &transform->headers() : nullptr},
-        .timeout = backends[i].timeout,
-        .version = snapshot_->version()};
-    if (consumer_) {
-      call.head.consumer_fields = consumer_->forwarded_fields;
-    }
-    asio::co_spawn(client_.get_executor(), runBackend(worker_, call, answers[i], pending, all_done),
-                   asio::detached);
-  }
-  while (pending > 0) co_await all_done.async_wait(kTuple);
-  upstream_duration_ = duration_cast<microseconds>(Clock::now() - started);
+  pipeline::AggregateResult result;
+  co_await pipeline::runAggregate(worker_, x_, result);
+  if (result.problem) co_return co_await answer(std::move(*result.problem), keep_alive);
 
-  // Merge in the listed order; collect why the others could not be used.
-  std::vector<nlohmann::json> docs(count);
-  std::vector<policy::AggregatePart> parts(count);
-  std::string failures;  // JSON array members for the problem body
-  std::string first_failure;
-  std::string first_required_failure;
-  std::size_t failed = 0;
-  bool required_failed = false;
-  bool required_timed_out = true;  // every failed required backend timed out
-  bool all_timed_out = true;       // every failed backend timed out
-  for (std::size_t i = 0; i < count; ++i) {
-    const model::AggregateBackend& def = *backends[i].def;
-    parts[i].group = def.group;
-    const std::string error = unusable(answers[i], backends[i], docs[i]);
-    if (error.empty()) {
-      parts[i].body = &docs[i];
-      continue;
-    }
-    ++failed;
-    all_timed_out = all_timed_out && answers[i].timed_out;
-    const std::string& name = backends[i].service->name();
-    std::string line = "backend " + name + " (" + targets[i] + "): " + error;
-    if (def.required) {
-      required_failed = true;
-      required_timed_out = required_timed_out && answers[i].timed_out;
-      if (first_required_failure.empty()) first_required_failure = line;
-    }
-    if (first_failure.empty()) first_failure = std::move(line);
-    failures += failures.empty() ? "{" : ",{";
-    failures += R"("service":")";
-    appendJsonEscaped(name, failures);
-    failures += R"(","path":")";
-    appendJsonEscaped(targets[i], failures);
-    failures += R"(","required":)";
-    failures += def.required ? "true" : "false";
-    failures += R"(,"timed_out":)";
-    failures += answers[i].timed_out ? "true" : "false";
-    failures += R"(,"error":")";
-    appendJsonEscaped(error, failures);
-    failures += "\"}";
-  }
-  if (required_failed || failed == count) {
-    // 504 when what decided the failure was time running out, else 502.
-    const bool timed_out = required_failed ? required_timed_out : all_timed_out;
-    std::string detail = required_failed ? "a required backend failed: " + first_required_failure
-                                         : "every backend failed; the first: " + first_failure;
-    std::string members = R"("backends":[)" + failures + "]";
-    co_return co_await answer(
-        {.status = timed_out ? 504 : 502, .detail = detail, .extra_members = members}, keep_alive);
-  }
-
-  nlohmann::json merged = policy::mergeAggregate(parts);
-  const policy::CompiledResponseTransform* response_transform = route_->response_transform.get();
-  if (response_transform != nullptr && response_transform->json() != nullptr) {
-    response_transform->json()->apply(merged);
-  }
-  transform_body_ = merged.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-
+  transform_body_ = std::move(result.body);
+  const policy::CompiledResponseTransform* response_transform = x_.route->response_transform.get();
   Fields fields;
   fields.set(http::field::content_type, "application/json");
-  fields.set("X-Turnpike-Complete", failed == 0 ? "true" : "false");
-  status_ = 200;
+  fields.set("X-Turnpike-Complete", result.complete ? "true" : "false");
+  x_.status = 200;
   ClientResponseHead head{
       .status = 200,
       .framing = BodyFraming::kContentLength,
       .content_length = transform_body_.size(),
       .keep_alive = keep_alive,
       .http10_client = request_version_ < 11,
-      .request_id = request_id_,
+      .request_id = x_.request_id,
       .edits = response_transform != nullptr ? &response_transform->headers() : nullptr};
-  RateLimitFields rate_limit_fields;
-  addRateLimitFields(head, rate_limit_fields);
+  pipeline::Exchange::RateLimitLines rate_limit_lines;
+  head.extra_fields = x_.rateLimitLines(rate_limit_lines);
   client_head_.clear();
   appendClientResponseHead(fields, head, client_head_);
   arm(Phase::kClientIo, options_.client_io_timeout);
@@ -1101,8 +884,83 @@ asio::awaitable<bool> Session::aggregate(const RouteMatch& match, bool keep_aliv
   auto [ec, n] = co_await writeAll(client_, buffers);
   disarm();
   if (ec) co_return false;
-  if (!head_) bytes_sent_ += transform_body_.size();
+  if (!head_) x_.bytes_sent += transform_body_.size();
   co_return keep_alive;
+}
+
+asio::awaitable<bool> Session::tunnel(milliseconds idle_timeout) {
+  const auto& response = response_->get();
+  x_.status = 101;
+  ClientResponseHead head{
+      .status = 101, .reason = response.reason(), .request_id = x_.request_id, .upgrade = true};
+  pipeline::Exchange::RateLimitLines rate_limit_lines;
+  head.extra_fields = x_.rateLimitLines(rate_limit_lines);
+  if (const auto* transform = x_.route->response_transform.get()) {
+    head.edits = &transform->headers();
+  }
+  client_head_.clear();
+  appendClientResponseHead(response.fields(), head, client_head_);
+  close_after_ = true;
+
+  // What either side sent past its head already belongs to the tunnel.
+  arm(Phase::kTunnel, idle_timeout);
+  const std::size_t early_down = upstream_->buffer.size();
+  std::array<asio::const_buffer, 2> first = {asio::buffer(client_head_), upstream_->buffer.data()};
+  auto [ec, n] = co_await writeAll(client_, first);
+  if (ec) co_return false;
+  upstream_->buffer.consume(early_down);
+  x_.bytes_sent = early_down;
+  if (in_.size() > 0) {
+    const std::size_t early_up = in_.size();
+    auto [up_ec, up_n] = co_await writeAll(upstream_->stream, in_.data());
+    if (up_ec) co_return false;
+    in_.consume(early_up);
+    x_.bytes_received = early_up;
+  }
+
+  worker_.metrics().tunnelOpened();
+  // Upstream to client in a coroutine of its own, client to upstream here. Whichever side
+  // closes first ends both (as nginx does): the other direction's wait is cancelled, and the
+  // connections close, which tells each peer.
+  auto end_both = [this] {
+    boost::system::error_code ignored;
+    client_.socket().cancel(ignored);
+    upstream_->socket().cancel(ignored);
+  };
+  std::size_t running = 1;
+  asio::steady_timer down_done(client_.get_executor(), asio::steady_timer::time_point::max());
+  asio::co_spawn(
+      client_.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        co_await pump(upstream_->stream, client_, asio::buffer(chunk(), kChunkSize), idle_timeout,
+                      x_.bytes_sent);
+        end_both();
+        --running;
+        down_done.cancel();
+      },
+      asio::detached);
+  in_.clear();
+  co_await pump(client_, upstream_->stream, in_.prepare(kInitialBuffer), idle_timeout,
+                x_.bytes_received);
+  end_both();
+  while (running > 0) co_await down_done.async_wait(kTuple);
+  worker_.metrics().tunnelClosed();
+  upstream_.reset();
+  disarm();
+  co_return false;
+}
+
+asio::awaitable<void> Session::pump(ByteStream& from, ByteStream& to, asio::mutable_buffer buffer,
+                                    milliseconds idle_timeout, uint64_t& moved) {
+  for (;;) {
+    auto [read_ec, n] = co_await from.async_read_some(buffer, kTuple);
+    if (read_ec) co_return;
+    arm(Phase::kTunnel, idle_timeout);
+    auto [write_ec, written] = co_await writeAll(to, asio::buffer(buffer.data(), n));
+    if (write_ec) co_return;
+    moved += n;
+    arm(Phase::kTunnel, idle_timeout);
+  }
 }
 
 void Session::renderClientHead(BodyFraming framing, uint64_t content_length, bool keep_alive) {
@@ -1113,10 +971,11 @@ void Session::renderClientHead(BodyFraming framing, uint64_t content_length, boo
                           .content_length = content_length,
                           .keep_alive = keep_alive,
                           .http10_client = request_version_ < 11,
-                          .request_id = request_id_};
-  RateLimitFields rate_limit_fields;
-  addRateLimitFields(head, rate_limit_fields);
-  if (const auto* transform = route_->response_transform.get()) head.edits = &transform->headers();
+                          .request_id = x_.request_id};
+  pipeline::Exchange::RateLimitLines rate_limit_lines;
+  head.extra_fields = x_.rateLimitLines(rate_limit_lines);
+  if (const auto* transform = x_.route->response_transform.get())
+    head.edits = &transform->headers();
   client_head_.clear();
   appendClientResponseHead(response.fields(), head, client_head_);
 }
@@ -1132,16 +991,16 @@ void Session::releaseUpstream(bool reusable) {
 
 asio::awaitable<bool> Session::responseBodyFailed(boost::system::error_code ec, bool head_sent,
                                                   milliseconds upstream_timeout) {
-  spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), target_.url,
+  spdlog::warn("{}: upstream {} failed in the response body: {}", worker_.name(), x_.target.url,
                ec.message());
   const bool timed_out = expired_;
   upstream_.reset();
   if (!head_sent) {
     // Nothing reached the client yet: it gets an answer, not a closed connection.
     std::string detail =
-        timed_out ? "the upstream " + target_.url + " sent no body within " +
+        timed_out ? "the upstream " + x_.target.url + " sent no body within " +
                         std::to_string(upstream_timeout.count()) + " ms"
-                  : "the upstream " + target_.url + " sent a malformed body: " + ec.message();
+                  : "the upstream " + x_.target.url + " sent a malformed body: " + ec.message();
     co_return co_await answerFromUpstreamError(timed_out ? 504 : 502, std::move(detail));
   }
   // The head is out: all we can do is cut the client off so it sees a short body.
@@ -1159,93 +1018,13 @@ bool Session::reshapes(const ParsedMessage<false>& response,
   return encoding.empty() || beast::iequals(encoding, "identity");
 }
 
-std::optional<ProxyAnswer> Session::applyPolicies(const HeaderView& headers,
-                                                  std::string_view& hide_header,
-                                                  std::string_view& hide_query) {
-  const int64_t now_unix =
-      std::chrono::duration_cast<std::chrono::seconds>(wall_started_.time_since_epoch()).count();
-  const policy::KeyAuthResult auth =
-      policy::authenticate(*snapshot_, *route_, headers, query_, now_unix, &worker_.verifiedKeys());
-  auto unauthorized = [](std::string_view detail) {
-    return ProxyAnswer{
-        .status = 401, .detail = detail, .headers = {{"WWW-Authenticate", "ApiKey"}}};
-  };
-  switch (auth.outcome) {
-    case policy::AuthOutcome::kMissing:
-      return unauthorized("this route needs an API key");
-    case policy::AuthOutcome::kUnknown:
-      return unauthorized("the API key is not valid");
-    case policy::AuthOutcome::kExpired:
-      return unauthorized("the API key has expired");
-    case policy::AuthOutcome::kNotRequired:
-    case policy::AuthOutcome::kAuthenticated:
-      break;
-  }
-  consumer_ = auth.entry ? auth.entry->consumer : nullptr;
-  if (route_->hide_credentials) {
-    hide_header = auth.found_in_header;
-    hide_query = auth.found_in_query;
-  }
-  if (!policy::allowedByGroups(*route_, consumer_)) {
-    return ProxyAnswer{.status = 403, .detail = "the consumer is not in a group this route allows"};
-  }
-
-  // Every policy of the route and of the consumer counts the request (a policy on both counts
-  // once).
-  decisions_.clear();
-  const auto now = started_;  // read microseconds ago: no clock read of its own
-  auto count = [&](const model::RateLimitPolicy& limit) {
-    const std::string_view by = limit.key_by;
-    limiter_key_.clear();
-    if (by == "consumer" && consumer_) {
-      limiter_key_ = consumer_->def->id;
-    } else if (by == "api_key" && auth.entry) {
-      limiter_key_ = auth.entry->key->id;
-    } else if (by == "route") {
-      limiter_key_ = route_->id();
-    } else if (by.starts_with("header:")) {
-      headers.visit(by.substr(7), [&](std::string_view value) {
-        limiter_key_.assign(value);
-        return true;
-      });
-    }
-    // Anonymous callers of a consumer/key policy, and requests without the header, are counted
-    // by address (as Kong does).
-    if (limiter_key_.empty()) limiter_key_ = client_ip_;
-    decisions_.push_back(worker_.rateLimiter().hit(limit, limiter_key_, now));
-  };
-  for (const model::RateLimitPolicy* limit : route_->policies) count(*limit);
-  if (consumer_) {
-    for (const model::RateLimitPolicy* limit : consumer_->policies) {
-      if (std::find(route_->policies.begin(), route_->policies.end(), limit) ==
-          route_->policies.end()) {
-        count(*limit);
-      }
-    }
-  }
-  if (decisions_.empty()) return std::nullopt;
-  rate_limit_ = policy::tightest(decisions_);
-  if (rate_limit_->allowed) return std::nullopt;
-  ProxyAnswer refused{.status = 429, .detail = "rate limit exceeded"};
-  refused.headers.emplace_back("Retry-After", std::to_string(rate_limit_->retry_after_s));
-  appendRateLimitHeaders(refused.headers);
-  return refused;
-}
-
-void Session::appendRateLimitHeaders(
-    std::vector<std::pair<std::string_view, std::string>>& headers) const {
-  headers.emplace_back("RateLimit-Limit", std::to_string(rate_limit_->limit));
-  headers.emplace_back("RateLimit-Remaining", std::to_string(rate_limit_->remaining));
-  headers.emplace_back("RateLimit-Reset", std::to_string(rate_limit_->reset_s));
-}
-
 asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {
-  status_ = problem.status;
+  x_.status = problem.status;
   wire_.clear();
-  renderProblem(problem, request_id_, keep_alive, head_, wire_);
+  renderProblem(problem, x_.request_id, keep_alive, head_, wire_);
   arm(Phase::kClientIo, options_.client_io_timeout);
   auto [ec, n] = co_await writeAll(client_, asio::buffer(wire_));
-  bytes_sent_ = n;
+  x_.bytes_sent = n;
   if (!keep_alive) close_after_ = true;
   co_return !ec && keep_alive;
 }
@@ -1306,68 +1085,9 @@ asio::awaitable<bool> Session::handshake() {
   if (X509* peer = SSL_get0_peer_certificate(ssl);
       peer != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) {
     client_cert_fields_ = clientCertificateFields(peer);
+    x_.client_cert_fields = client_cert_fields_;
   }
   co_return true;
-}
-
-Session::Refusal Session::redirectToHttps() {
-  // The same URL on the TLS listener: the host without its port, then the listener's port
-  // unless it is the default one. Without a TLS listener of our own, TLS is someone else's in
-  // front of us: the default port.
-  std::string_view host = host_;
-  if (const std::size_t colon = host.rfind(':');
-      colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
-    host = host.substr(0, colon);
-  }
-  refusal_detail_ = "https://";
-  refusal_detail_.append(host);
-  if (const uint16_t port = options_.tls ? options_.tls_port : 443; port != 443) {
-    refusal_detail_.append(":").append(std::to_string(port));
-  }
-  const std::string_view target = request_->get().target();
-  if (target.starts_with("/")) {
-    refusal_detail_.append(target);
-  } else {  // absolute-form: the path and query only
-    refusal_detail_.append(path_);
-    if (!query_.empty()) refusal_detail_.append("?").append(query_);
-  }
-  return Refusal{{.status = 308,
-                  .detail = "this route is served over HTTPS only",
-                  .headers = {{"Location", refusal_detail_}}},
-                 reusable()};
-}
-
-void Session::finish() {
-  if (status_ == 0) return;
-  const auto total = duration_cast<microseconds>(Clock::now() - started_);
-  std::string_view route = route_ ? route_->display_name : std::string_view();
-  worker_.metrics().record(route_ ? ProxyMetrics::RouteRef{.name = route,
-                                                           .index = route_->index,
-                                                           .snapshot = snapshot_->buildId()}
-                                  : ProxyMetrics::RouteRef{},
-                           status_, total, upstream_duration_, called_upstream_);
-  worker_.metrics().recordListener(tls_ != nullptr);
-  if (AccessLogBuffer* log = worker_.accessLog()) {
-    log->append(
-        {.time = wall_started_,
-         .request_id = request_id_,
-         .client_ip = client_ip_,
-         .method = method_,
-         .host = host_,
-         .path = path_,
-         .protocol = request_version_ == 10 ? "HTTP/1.0" : "HTTP/1.1",
-         .scheme = tls_ != nullptr ? "https" : "http",
-         .route = route,
-         .consumer = consumer_ ? std::string_view(consumer_->def->username) : std::string_view(),
-         .status = status_,
-         .bytes_sent = bytes_sent_,
-         .duration = total,
-         .upstream_duration = upstream_duration_,
-         .target = target_.url});
-  }
-  status_ = 0;
-  snapshot_.reset();
-  balancer_.reset();
 }
 
 }  // namespace
@@ -1377,4 +1097,4 @@ asio::awaitable<void> serveConnection(Worker& worker, tcp::socket socket, tls::T
   co_await session.run();
 }
 
-}  // namespace turnpike::proxy
+}  // namespace turnpike::proxy::http1

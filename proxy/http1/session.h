@@ -1,4 +1,4 @@
-// ClientSession: one client connection on one worker, from accept to close.
+// The HTTP/1.1 codec: one client connection on one worker, from accept to close.
 //
 // A TLS connection first waits for its first byte (an idle connection holds no TLS state),
 // then completes the handshake under the header timeout; the certificate comes from the
@@ -9,8 +9,9 @@
 //
 // Per request (HTTP/1.1, keep-alive by default, pipelined requests answered in order because
 // they are read one after the other from the same buffer):
-//   read headers (limits: 431, 413; timeout: 408) -> check the target and Host (400) -> pin the
-//   snapshot -> match a route (404) -> pick a target (503 when none is usable) -> take a pooled
+//   read headers (limits: 431, 413; timeout: 408) -> check the target, Host and framing (400)
+//   -> the pipeline (pipeline/admission.h: route, policies; 404, 308, 401, 403, 429)
+//   -> pick a target (503 when none is usable) -> take a pooled
 //   connection or connect (connect_timeout_ms) -> stream the request (answering
 //   `Expect: 100-continue` ourselves) -> read the response headers (read_timeout_ms: 504;
 //   refused/reset/garbage: 502) -> stream the response back -> return the connection to the pool
@@ -23,6 +24,12 @@
 // (http_read.h), and each piece goes out as soon as it arrived. What is left of a body of known
 // length past its first piece (more than 64 KiB) is spliced from socket to socket through a
 // per-connection pipe (splice_relay.h) and never enters user space.
+//
+// Upgrades (WebSocket): a request with Connection: Upgrade and an Upgrade field, without a body,
+// goes through the same pipeline and upstream steps, asking the upstream for the upgrade. A 101
+// is relayed with the upstream's Connection and Upgrade fields; then the connection is a tunnel:
+// bytes both ways (what either side sent past its head first) until one side closes or neither
+// sends for the service's idle_timeout. One access log line when it closes.
 //
 // Retries: a connect failure moves to another target (up to the service's `retries`; nothing was
 // sent, so any method may retry). A pooled connection that fails before any response byte is
@@ -45,10 +52,13 @@ namespace tls {
 class TlsListener;
 }
 
+namespace http1 {
+
 // Serves `socket` until it closes. Spawned by the worker for each accepted connection; `tls`
 // is the TLS listener's state for its connections (the handshake comes first, under the header
 // timeout), null for the plain listener's.
 boost::asio::awaitable<void> serveConnection(Worker& worker, boost::asio::ip::tcp::socket socket,
                                              tls::TlsListener* tls);
 
+}  // namespace http1
 }  // namespace turnpike::proxy
