@@ -124,7 +124,7 @@ struct ServerCodec::Stream {
   bool deferred = false;        // the data callback returned NGHTTP2_ERR_DEFERRED
   bool wants_space = false;     // sendData() reported a full queue: onOutputSpace() is due
   bool resetting = false;       // a RST_STREAM is submitted: no more response, data discarded
-  bool reset_by_handler = false;
+  bool self_reset = false;      // reset for the server's own reasons, not counted against the peer
   std::deque<std::string> chunks;  // queued body; the front one is read from `offset`
   size_t offset = 0;
   size_t queued = 0;
@@ -315,7 +315,7 @@ struct ServerCodec::Callbacks {
     switch (frame->hd.type) {
       case NGHTTP2_RST_STREAM: {
         const Stream* s = c.find(id);
-        if (s != nullptr && s->announced && !s->reset_by_handler &&
+        if (s != nullptr && s->announced && !s->self_reset &&
             frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
           c.countServerReset();
         }
@@ -334,6 +334,21 @@ struct ServerCodec::Callbacks {
       default:
         break;
     }
+    return 0;
+  }
+
+  // A response's HEADERS (or trailers) that nghttp2 could not make, e.g. a header block over
+  // the 64 KiB it sends: nghttp2 drops the frame and leaves the stream open; reset it, so that
+  // the peer is not left waiting and the Handler hears the stream is gone.
+  static int onFrameNotSend(nghttp2_session* session, const nghttp2_frame* frame, int,
+                            void* user_data) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    Stream* s = codec(user_data).find(frame->hd.stream_id);
+    if (s == nullptr || s->resetting) return 0;
+    s->resetting = true;
+    s->self_reset = true;
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_INTERNAL_ERROR);
     return 0;
   }
 
@@ -407,6 +422,7 @@ ServerCodec::ServerCodec(Handler& handler, const Limits& limits)
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::onStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &Callbacks::onFrameSend);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, &Callbacks::onFrameNotSend);
 
   // Request bodies reopen the windows only through consumed().
   nghttp2_option_set_no_auto_window_update(option, 1);
@@ -670,7 +686,7 @@ void ServerCodec::resetStream(int32_t stream, uint32_t error_code) {
   Stream* s = find(stream);
   if (s == nullptr || !s->announced || s->resetting) return;
   s->resetting = true;
-  s->reset_by_handler = true;
+  s->self_reset = true;
   s->body_ended = true;
   s->wants_space = false;
   queued_total_ -= s->queued;

@@ -66,8 +66,8 @@ struct Limits {
   uint32_t max_concurrent_streams = 100;
   // SETTINGS_MAX_HEADER_LIST_SIZE (name + value + 32 bytes per field, RFC 9113 §6.5.2). A request
   // whose header list is larger is answered 431 and its stream closed; oversized trailers reset
-  // the stream with ENHANCE_YOUR_CALM. (nghttp2 itself refuses any single field over 64 KiB with
-  // GOAWAY(COMPRESSION_ERROR).)
+  // the stream with ENHANCE_YOUR_CALM. (nghttp2 itself refuses a field whose name or value is
+  // over 64 KiB as sent, before any limit of ours, with GOAWAY(COMPRESSION_ERROR).)
   uint32_t max_header_list_bytes = 64 * 1024;
   // SETTINGS_INITIAL_WINDOW_SIZE: request body bytes one stream may have in flight unconsumed.
   int32_t stream_window_bytes = 256 * 1024;
@@ -198,7 +198,8 @@ class ServerCodec {
   // "trailers", the names the connection header lists and pseudo-headers are dropped, as HTTP/2
   // forbids them). A 1xx status is informational: respond() again for the final one. Otherwise
   // with end_stream the response is complete; without it sendData()/sendTrailers() give the
-  // body. False, and nothing sent, when the stream is gone or already has a final response.
+  // body. False, and nothing sent, when the stream is gone or already has a final response. A
+  // header block nghttp2 cannot send (over 64 KiB) resets the stream with INTERNAL_ERROR.
   bool respond(int32_t stream, int status, const std::vector<Header>& headers, bool end_stream);
 
   // Queues response body bytes after respond(..., end_stream = false); end_stream ends the body
@@ -234,7 +235,8 @@ class ServerCodec {
   size_t openStreams() const;
 
   // Memory the connection holds now: nghttp2's own allocations (streams, queued frames, header
-  // tables), queued response bodies and header lists being received. For tests and metrics.
+  // tables), queued response bodies and header lists being received; not the codec's small
+  // per-stream records (at most max_concurrent_streams of them). For tests and metrics.
   size_t memoryInUse() const;
 
  private:

@@ -605,6 +605,19 @@ TEST_F(ServerCodecTest, ConnectionSpecificResponseHeadersAreDroppedAndNamesLower
                            {"x-upper", "v"}, {"te", "trailers"}, {"content-type", "text/plain"}}));
 }
 
+TEST_F(ServerCodecTest, AResponseHeaderBlockTooLargeToSendResetsTheStream) {
+  start();
+  handler_.on_request = [&](const RequestHead& head) {
+    EXPECT_TRUE(codec_->respond(head.stream_id, 200, {{"x-huge", pattern(70000)}}, true));
+  };
+  const int32_t id = client_->get();
+  ASSERT_TRUE(exchange());
+  EXPECT_EQ(client_->streams[id].status, 0);
+  EXPECT_EQ(client_->streams[id].reset_code, NGHTTP2_INTERNAL_ERROR);
+  EXPECT_EQ(handler_.closed[id], NGHTTP2_INTERNAL_ERROR);
+  EXPECT_FALSE(client_->goaway);
+}
+
 TEST_F(ServerCodecTest, MalformedRequestsAreResetAndTheConnectionLivesOn) {
   start();
   handler_.on_request = [&](const RequestHead& head) {
