@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static_assert(kPreface.size() == NGHTTP2_CLIENT_MAGIC_LEN);
+constexpr size_t kFrameHeaderBytes = 9;  // RFC 9113 §4.1
 
 // RFC 9113 §6.5.2: a field costs its name and value plus 32 bytes in SETTINGS_MAX_HEADER_LIST_SIZE.
 constexpr size_t kFieldOverhead = 32;
@@ -471,10 +472,45 @@ const ServerCodec::Stream* ServerCodec::find(int32_t stream) const {
   return it == streams_.end() ? nullptr : it->second.get();
 }
 
+size_t ServerCodec::wholeFrameHeaders(std::string_view bytes) {
+  size_t i = 0;
+  const size_t preface = std::min(preface_left_, bytes.size());
+  preface_left_ -= preface;
+  i += preface;
+  while (i < bytes.size()) {
+    if (payload_left_ > 0) {
+      const size_t skip = std::min(payload_left_, bytes.size() - i);
+      payload_left_ -= skip;
+      i += skip;
+      continue;
+    }
+    if (bytes.size() - i < kFrameHeaderBytes) break;
+    payload_left_ = (size_t{static_cast<uint8_t>(bytes[i])} << 16) |
+                    (size_t{static_cast<uint8_t>(bytes[i + 1])} << 8) |
+                    static_cast<uint8_t>(bytes[i + 2]);
+    i += kFrameHeaderBytes;
+  }
+  return i;
+}
+
 bool ServerCodec::receive(std::string_view bytes) {
   if (failed_ || in_send_) return false;
-  const ssize_t read = nghttp2_session_mem_recv(
-      session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  // nghttp2 (1.52 with Debian's CVE-2024-28182 backport, as upstream) counts an expected
+  // CONTINUATION once per mem_recv call that starts before its frame header is whole, so that a
+  // legitimate header block read in small pieces could pass Limits::max_continuations. A frame
+  // header cut by the end of `bytes` is therefore kept back (at most 8 bytes) and given with the
+  // next bytes, and nghttp2 is never called with nothing.
+  std::string joined;
+  if (!held_header_.empty()) {
+    joined = std::move(held_header_);
+    joined.append(bytes);
+    bytes = joined;
+  }
+  const size_t whole = wholeFrameHeaders(bytes);
+  held_header_.assign(bytes.substr(whole));
+  if (whole == 0) return true;
+  const ssize_t read =
+      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), whole);
   flushDeferredConsumption();
   if (read >= 0) return true;
   switch (read) {

@@ -172,12 +172,13 @@ class ServerCodec {
   ServerCodec(const ServerCodec&) = delete;
   ServerCodec& operator=(const ServerCodec&) = delete;
 
-  // Feeds bytes read from the peer (any split: frames may cross calls); Handler methods are
-  // called from here. Returns false when the codec found a connection error it answers itself
-  // (not the client preface, a CONTINUATION or acknowledgement flood, out of memory): a GOAWAY is
-  // queued, later input is ignored; write what takeOutput() gives, then close. Protocol errors
-  // that nghttp2 answers (a bad frame) return true and queue a GOAWAY that makes wantsRead()
-  // false once it is taken: the owner's loop ends the same way.
+  // Feeds bytes read from the peer, cut anywhere (a frame header cut at the end is held, at most
+  // 8 bytes, until the next call); Handler methods are called from here. Returns false when the
+  // codec found a connection error it answers itself (not the client preface, a CONTINUATION or
+  // acknowledgement flood, out of memory): a GOAWAY is queued, later input is ignored; write what
+  // takeOutput() gives, then close. Protocol errors that nghttp2 answers (a bad frame) return true
+  // and queue a GOAWAY that makes wantsRead() false once it is taken: the owner's loop ends the
+  // same way.
   [[nodiscard]] bool receive(std::string_view bytes);
 
   // Appends to `out` the frames that can be sent now, stopping once it appended at least
@@ -251,6 +252,9 @@ class ServerCodec {
   void finishRequestHeaders(int32_t stream_id, bool end_stream);
   void answerTooLarge(int32_t stream_id);
   void flushDeferredConsumption();
+  // How much of `bytes` (the input after what came before) ends on a whole frame header; the
+  // rest starts a frame header. Follows the frame lengths in preface_left_ and payload_left_.
+  size_t wholeFrameHeaders(std::string_view bytes);
 
   Handler& handler_;
   Limits limits_;
@@ -261,6 +265,11 @@ class ServerCodec {
   size_t queued_total_ = 0;
   size_t header_bytes_total_ = 0;
   size_t deferred_connection_consumed_ = 0;
+  // Where the input is in the peer's frames: preface bytes still to come, payload bytes left in
+  // the current frame, and the start of a frame header kept back for the next receive().
+  size_t preface_left_ = 24;  // the client preface's length
+  size_t payload_left_ = 0;
+  std::string held_header_;
   bool failed_ = false;  // reads nothing more (a connection error, or the session is broken)
   bool broken_ = false;  // the session cannot make output either
   bool in_send_ = false;

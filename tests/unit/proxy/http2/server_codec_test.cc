@@ -1110,6 +1110,32 @@ TEST_F(ServerCodecTest, EightContinuationsAreAllowed) {
   EXPECT_TRUE(codec_->wantsRead());
 }
 
+TEST_F(ServerCodecTest, ContinuationsAreCountedPerFrameHoweverTheBytesAreCut) {
+  // Read one byte at a time, or cut anywhere: the same eight CONTINUATIONs pass, nine do not.
+  const std::string block = getBlock();
+  for (size_t continuations : {8, 9}) {
+    for (size_t piece : {1, 2, 5, 9, 10, 11}) {
+      RecordingHandler handler;
+      ServerCodec codec(handler, Limits{});
+      std::string bytes(kClientPreface);
+      bytes += rawFrame(NGHTTP2_SETTINGS, 0, 0, "");
+      bytes += rawFrame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM, 1, block.substr(0, 2));
+      for (size_t i = 0; i + 1 < continuations; ++i) {
+        bytes += rawFrame(NGHTTP2_CONTINUATION, 0, 1, block.substr(2 + i, 1));
+      }
+      bytes += rawFrame(NGHTTP2_CONTINUATION, NGHTTP2_FLAG_END_HEADERS, 1,
+                        block.substr(1 + continuations));
+      bool ok = true;
+      for (size_t at = 0; at < bytes.size() && ok; at += piece) {
+        ok = codec.receive(std::string_view(bytes).substr(at, piece));
+      }
+      EXPECT_EQ(ok, continuations == 8) << continuations << " in pieces of " << piece;
+      EXPECT_EQ(handler.requests.size(), continuations == 8 ? 1u : 0u)
+          << continuations << " in pieces of " << piece;
+    }
+  }
+}
+
 TEST_F(ServerCodecTest, GarbageInsteadOfThePrefaceIsRefusedWithGoaway) {
   codec_ = std::make_unique<ServerCodec>(handler_, Limits{});
   EXPECT_FALSE(codec_->receive("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
