@@ -75,10 +75,10 @@ struct Limits {
   // over all streams.
   int32_t connection_window_bytes = 1024 * 1024;
   // Rapid reset (CVE-2023-44487): a token bucket of RST_STREAM frames the peer may send; when it
-  // is empty nghttp2 sends GOAWAY(INTERNAL_ERROR) and accepts no new streams. The codec applies
-  // the same bucket to streams it resets because the peer broke a rule after the request was
-  // handed to the Handler (the "MadeYouReset" variant, CVE-2025-8671, which libnghttp2 1.52 does
-  // not count), with GOAWAY(ENHANCE_YOUR_CALM).
+  // is empty nghttp2 sends GOAWAY(INTERNAL_ERROR) and accepts no new streams. The codec keeps a
+  // second bucket of the same size for streams it resets because the peer broke a rule after the
+  // request was handed to the Handler (the "MadeYouReset" variant, CVE-2025-8671, which
+  // libnghttp2 1.52 does not count), and sends GOAWAY(ENHANCE_YOUR_CALM) when it is empty.
   uint64_t reset_burst = 1000;
   uint64_t reset_rate_per_s = 33;
   // CONTINUATION frames allowed after one HEADERS (CVE-2024-28182); more is a connection error:
@@ -154,10 +154,11 @@ class ServerCodec {
     // The peer ended the request (END_STREAM). Once per complete request, also right after
     // onRequest() when head.end_stream.
     virtual void onRequestEnd(int32_t stream) = 0;
-    // The stream is gone: the response was sent and the request was complete, or a side reset
-    // it (`error_code` is the RST_STREAM's code, e.g. CANCEL from a peer, or the code a
-    // GOAWAY closed it with, REFUSED_STREAM for one above its last stream id). Stop all work on
-    // it; the codec forgets it. Only for streams that had onRequest().
+    // The stream is gone: `error_code` is NO_ERROR when both sides ended it (or the response
+    // ended it early, see respond()), else the code it was reset with by either side (CANCEL
+    // from a client that gave up, PROTOCOL_ERROR for a request found malformed after
+    // onRequest(), REFUSED_STREAM for one above the last stream id of our GOAWAY...). Stop all
+    // work on it; the codec forgets it. Only for streams that had onRequest().
     virtual void onStreamClosed(int32_t stream, uint32_t error_code) = 0;
     // The stream's queued response body dropped below Limits::max_outbound_bytes_per_stream
     // after sendData() returned kQueuedFull or kFull: more may be queued. Called from
@@ -199,8 +200,10 @@ class ServerCodec {
   // "trailers", the names the connection header lists and pseudo-headers are dropped, as HTTP/2
   // forbids them). A 1xx status is informational: respond() again for the final one. Otherwise
   // with end_stream the response is complete; without it sendData()/sendTrailers() give the
-  // body. False, and nothing sent, when the stream is gone or already has a final response. A
-  // header block nghttp2 cannot send (over 64 KiB) resets the stream with INTERNAL_ERROR.
+  // body. A response complete before the request is sends RST_STREAM(NO_ERROR) after it: the
+  // client stops uploading (RFC 9113 §8.1) and the stream closes. False, and nothing sent, when
+  // the stream is gone or already has a final response. A header block that nghttp2 cannot send
+  // (over 64 KiB) resets the stream with INTERNAL_ERROR.
   bool respond(int32_t stream, int status, const std::vector<Header>& headers, bool end_stream);
 
   // Queues response body bytes after respond(..., end_stream = false); end_stream ends the body
