@@ -6,7 +6,7 @@ TURNPIKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TURNPIKE_BUILD_PACKAGES=(
   cmake g++ ninja-build pkg-config ccache
   libpistache-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev libssl-dev libspdlog-dev
-  libcli11-dev libboost1.81-dev libre2-dev libgtest-dev libgmock-dev
+  libcli11-dev libboost1.81-dev libre2-dev libgtest-dev libgmock-dev libnghttp2-dev
 )
 
 # ensure_packages PKG...: installs (apt) whichever of the packages are missing.
@@ -55,9 +55,9 @@ build_targets() {
 ensure_test_tools() {
   # curl, sqlite3: the tests; nginx, wrk, python3, procps, openssl: bench and soak; clang and
   # its runtime: the fuzz build; python3-websockets: the WebSocket client and server of the
-  # tests and the soak.
+  # tests and the soak; nghttp2-client: nghttp and h2load for the HTTP/2 tests.
   ensure_packages "${TURNPIKE_BUILD_PACKAGES[@]}" curl sqlite3 nginx wrk python3 procps openssl \
-    clang libclang-rt-14-dev python3-websockets
+    clang libclang-rt-14-dev python3-websockets nghttp2-client
   ensure_e2e_tools
 }
 
