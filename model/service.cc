@@ -18,6 +18,7 @@ constexpr int kMaxRetries = 10;
 constexpr int kMinIntervalMs = 100;
 constexpr int kMaxIntervalMs = 86400000;  // a day; longer is no health check at all
 constexpr int kMaxThreshold = 1000;
+constexpr int kMaxIdleTimeoutMs = 86400000;  // a day
 
 // Validates "http://host[:port][/]" or "https://host[:port][/]". Returns "" when valid; then
 // sets `canonical` to "scheme://host[:port]" (scheme and host lower case, no trailing '/') so
@@ -87,6 +88,35 @@ std::optional<LoadBalancing> parseLoadBalancing(std::string_view text) {
   if (text == "least_connections") return LoadBalancing::kLeastConnections;
   if (text == "consistent_hash") return LoadBalancing::kConsistentHash;
   return std::nullopt;
+}
+
+std::optional<ServiceProtocol> parseProtocol(std::string_view text) {
+  if (text == "http1") return ServiceProtocol::kHttp1;
+  if (text == "http2") return ServiceProtocol::kHttp2;
+  if (text == "grpc") return ServiceProtocol::kGrpc;
+  return std::nullopt;
+}
+
+// "protocol": one of the three names; http2 and grpc are refused here, not only when the
+// snapshot is built, so that such a service is never stored: the proxy would keep every later
+// configuration back until it was removed.
+void readProtocol(JsonReader& reader, ServiceProtocol* out) {
+  std::string text;
+  if (!reader.readString("protocol", &text)) return;
+  std::optional<ServiceProtocol> parsed = parseProtocol(text);
+  if (!parsed) {
+    reader.addError("protocol", "must be one of http1, http2, grpc");
+  } else if (*parsed == ServiceProtocol::kHttp2) {
+    reader.addError(
+        "protocol",
+        "protocol \"http2\" (HTTP/2 to the targets) is not supported by this build yet");
+  } else if (*parsed == ServiceProtocol::kGrpc) {
+    reader.addError(
+        "protocol",
+        "protocol \"grpc\" (gRPC over HTTP/2 to the targets) is not supported by this build yet");
+  } else {
+    *out = *parsed;
+  }
 }
 
 void readTargets(JsonReader& reader, std::vector<Target>* targets) {
@@ -207,6 +237,18 @@ std::string_view toString(LoadBalancing lb) {
   return "round_robin";
 }
 
+std::string_view toString(ServiceProtocol protocol) {
+  switch (protocol) {
+    case ServiceProtocol::kHttp1:
+      return "http1";
+    case ServiceProtocol::kHttp2:
+      return "http2";
+    case ServiceProtocol::kGrpc:
+      return "grpc";
+  }
+  return "http1";
+}
+
 json toJson(const Service& service) {
   json targets = json::array();
   for (const Target& t : service.targets) targets.push_back({{"url", t.url}, {"weight", t.weight}});
@@ -234,6 +276,8 @@ json toJson(const Service& service) {
           {"connect_timeout_ms", service.connect_timeout_ms},
           {"read_timeout_ms", service.read_timeout_ms},
           {"retries", service.retries},
+          {"protocol", toString(service.protocol)},
+          {"idle_timeout_ms", service.idle_timeout_ms},
           {"health_check", std::move(health)},
           {"tls", std::move(tls)},
           {"tags", service.tags},
@@ -290,6 +334,8 @@ Result<Service> parseService(const json& body) {
     r.readInt("connect_timeout_ms", 1, kMaxConnectTimeoutMs, &service.connect_timeout_ms);
     r.readInt("read_timeout_ms", 1, kMaxReadTimeoutMs, &service.read_timeout_ms);
     r.readInt("retries", 0, kMaxRetries, &service.retries);
+    readProtocol(r, &service.protocol);
+    r.readInt("idle_timeout_ms", 1, kMaxIdleTimeoutMs, &service.idle_timeout_ms);
     readHealthCheck(r, &service.health_check);
     readTls(r, &service.tls);
     readTags(r, &service.tags);

@@ -31,6 +31,10 @@ struct HealthCheck {
 
 enum class LoadBalancing { kRoundRobin, kLeastConnections, kConsistentHash };
 
+// What the service's targets speak (API.md, service `protocol`): HTTP/1.1, or HTTP/2 (prior
+// knowledge on http://, ALPN on https://), for gRPC as well.
+enum class ServiceProtocol { kHttp1, kHttp2, kGrpc };
+
 // How Turnpike speaks TLS to the service's https:// targets (API.md, service `tls`). A service
 // without it uses the defaults: verification on against the system store, SNI and the name
 // checked from the target host, no client certificate.
@@ -55,6 +59,9 @@ struct Service {
   int retries = 2;                // 0..10
   std::optional<HealthCheck> health_check;
   std::optional<ServiceTls> tls;  // null: the defaults
+  // Only kHttp1 passes parseService for now: the data plane does not speak HTTP/2 to targets.
+  ServiceProtocol protocol = ServiceProtocol::kHttp1;
+  int idle_timeout_ms = 60000;  // 1..86400000; WebSocket and other upgraded tunnels
   std::vector<std::string> tags;
   int64_t created_at = 0;
   int64_t updated_at = 0;
@@ -68,9 +75,11 @@ nlohmann::json toJson(const Service& service);
 
 // Decodes and validates a request body. Unknown fields, wrong types and rule violations come back
 // as ErrorCode::kInvalid with one FieldError per problem. `id`, `created_at` and `updated_at` are
-// accepted (the store decides whether to keep them). Defaults as in the struct.
+// accepted (the store decides whether to keep them). Defaults as in the struct. A `protocol` of
+// "http2" or "grpc" is refused (on `protocol`) until the data plane speaks HTTP/2 to targets.
 Result<Service> parseService(const nlohmann::json& body);
 
 std::string_view toString(LoadBalancing lb);
+std::string_view toString(ServiceProtocol protocol);  // "http1", "http2", "grpc"
 
 }  // namespace turnpike::model

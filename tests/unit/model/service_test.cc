@@ -239,6 +239,44 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"retries_negative", {{"retries", -1}}, "retries", "between 0 and 10"},
         RuleCase{"retries_too_big", {{"retries", 11}}, "retries", "between 0 and 10"},
         RuleCase{"retries_fraction", {{"retries", 2.5}}, "retries", "must be an integer"},
+        RuleCase{"protocol_unknown",
+                 {{"protocol", "http3"}},
+                 "protocol",
+                 "must be one of http1, http2, grpc"},
+        RuleCase{"protocol_upper_case",
+                 {{"protocol", "HTTP1"}},
+                 "protocol",
+                 "must be one of http1, http2, grpc"},
+        RuleCase{"protocol_empty", {{"protocol", ""}}, "protocol", "must be one of"},
+        RuleCase{"protocol_not_string", {{"protocol", 2}}, "protocol", "must be a string"},
+        RuleCase{"protocol_http2",
+                 {{"protocol", "http2"}},
+                 "protocol",
+                 "protocol \"http2\" (HTTP/2 to the targets) is not supported by this build yet"},
+        RuleCase{"protocol_grpc",
+                 {{"protocol", "grpc"}},
+                 "protocol",
+                 "protocol \"grpc\" (gRPC over HTTP/2 to the targets) is not supported"},
+        RuleCase{"idle_timeout_zero",
+                 {{"idle_timeout_ms", 0}},
+                 "idle_timeout_ms",
+                 "between 1 and 86400000"},
+        RuleCase{"idle_timeout_negative",
+                 {{"idle_timeout_ms", -1}},
+                 "idle_timeout_ms",
+                 "between 1 and 86400000"},
+        RuleCase{"idle_timeout_too_big",
+                 {{"idle_timeout_ms", 86400001}},
+                 "idle_timeout_ms",
+                 "between 1 and 86400000"},
+        RuleCase{"idle_timeout_fraction",
+                 {{"idle_timeout_ms", 1.5}},
+                 "idle_timeout_ms",
+                 "must be an integer"},
+        RuleCase{"idle_timeout_string",
+                 {{"idle_timeout_ms", "60s"}},
+                 "idle_timeout_ms",
+                 "must be an integer"},
         RuleCase{"health_check_not_object",
                  {{"health_check", "yes"}},
                  "health_check",
@@ -365,6 +403,8 @@ TEST(ServiceTest, MinimalBodyTakesDefaults) {
   EXPECT_EQ(r->connect_timeout_ms, 2000);
   EXPECT_EQ(r->read_timeout_ms, 30000);
   EXPECT_EQ(r->retries, 2);
+  EXPECT_EQ(r->protocol, ServiceProtocol::kHttp1);
+  EXPECT_EQ(r->idle_timeout_ms, 60000);
   EXPECT_FALSE(r->health_check.has_value());
   EXPECT_TRUE(r->tags.empty());
   EXPECT_EQ(r->id, "");
@@ -374,11 +414,15 @@ TEST(ServiceTest, NullMeansDefault) {
   auto r = parseService({{"name", "orders"},
                          {"targets", {{{"url", "http://orders"}, {"weight", nullptr}}}},
                          {"retries", nullptr},
+                         {"protocol", nullptr},
+                         {"idle_timeout_ms", nullptr},
                          {"health_check", nullptr},
                          {"hash_on", nullptr},
                          {"tags", nullptr}});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->retries, 2);
+  EXPECT_EQ(r->protocol, ServiceProtocol::kHttp1);
+  EXPECT_EQ(r->idle_timeout_ms, 60000);
   EXPECT_EQ(r->targets[0].weight, 100);
   EXPECT_FALSE(r->health_check.has_value());
 }
@@ -520,6 +564,7 @@ Service fullService() {
   s.connect_timeout_ms = 1500;
   s.read_timeout_ms = 60000;
   s.retries = 0;
+  s.idle_timeout_ms = 3600000;
   s.health_check = HealthCheck{"/healthz", 1000, 5, 1};
   s.tls = ServiceTls{
       .verify = false, .server_name = "orders.internal", .client_certificate = "edge-client"};
@@ -536,6 +581,7 @@ TEST(ServiceTest, ToJsonIsTheApiForm) {
     "targets": [{"url": "http://10.0.0.5:8080", "weight": 100}, {"url": "http://[::1]:81", "weight": 0}],
     "load_balancing": "consistent_hash", "hash_on": "header:x-user",
     "connect_timeout_ms": 1500, "read_timeout_ms": 60000, "retries": 0,
+    "protocol": "http1", "idle_timeout_ms": 3600000,
     "health_check": {"path": "/healthz", "interval_ms": 1000, "unhealthy_after": 5, "healthy_after": 1},
     "tls": {"verify": false, "ca": null, "server_name": "orders.internal", "client_certificate": "edge-client"},
     "tags": ["prod", "team-a"], "created_at": 1700000000, "updated_at": 1700000100})"));
@@ -687,6 +733,78 @@ TEST_F(ServiceTlsTest, RoundTrips) {
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(*r, s);
   }
+}
+
+// The service's `protocol` and `idle_timeout_ms` (API.md): defaults, bounds, the API form.
+TEST(ServiceProtocolTest, AcceptsHttp1AndTheIdleTimeoutBounds) {
+  for (int idle : {1, 60000, 86400000}) {
+    json body = kBaseService;
+    body["protocol"] = "http1";
+    body["idle_timeout_ms"] = idle;
+    auto r = parseService(body);
+    ASSERT_TRUE(r.ok()) << idle << ": " << r.error().message;
+    EXPECT_EQ(r->protocol, ServiceProtocol::kHttp1);
+    EXPECT_EQ(r->idle_timeout_ms, idle);
+  }
+}
+
+TEST(ServiceProtocolTest, Http2AndGrpcAreRefusedUntilTheProxySpeaksHttp2) {
+  for (const char* protocol : {"http2", "grpc"}) {
+    auto r = parseService(testing::patched(kBaseService, {{"protocol", protocol}}));
+    ASSERT_FALSE(r.ok()) << protocol;
+    EXPECT_EQ(r.error().fields.size(), 1u) << testing::describe(r.error().fields);
+    EXPECT_TRUE(hasFieldError(r, "protocol", std::string("protocol \"") + protocol + "\""));
+    EXPECT_TRUE(hasFieldError(r, "protocol", "is not supported by this build yet"));
+  }
+}
+
+TEST(ServiceProtocolTest, EveryErrorNamesItsField) {
+  auto r = parseService(
+      testing::patched(kBaseService, {{"protocol", "h2c"}, {"idle_timeout_ms", 86400001}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().fields.size(), 2u) << testing::describe(r.error().fields);
+  EXPECT_TRUE(hasFieldError(r, "protocol", "must be one of http1, http2, grpc"));
+  EXPECT_TRUE(hasFieldError(r, "idle_timeout_ms", "must be between 1 and 86400000"));
+}
+
+TEST(ServiceProtocolTest, ToJsonWritesEveryProtocolByName) {
+  Service s;
+  s.name = "x";
+  s.targets = {{"http://x", 100}};
+  EXPECT_EQ(toJson(s).at("protocol"), "http1");
+  EXPECT_EQ(toJson(s).at("idle_timeout_ms"), 60000);
+  s.protocol = ServiceProtocol::kHttp2;
+  EXPECT_EQ(toJson(s).at("protocol"), "http2");
+  s.protocol = ServiceProtocol::kGrpc;
+  EXPECT_EQ(toJson(s).at("protocol"), "grpc");
+}
+
+TEST(ServiceProtocolTest, ADocumentWithoutTheFieldsTakesTheDefaults) {
+  // What the store holds for services written before the fields existed.
+  json old = toJson(fullService());
+  old.erase("protocol");
+  old.erase("idle_timeout_ms");
+  auto r = parseService(old);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  Service expected = fullService();
+  expected.idle_timeout_ms = 60000;
+  EXPECT_EQ(*r, expected);
+}
+
+TEST(ServiceProtocolTest, EqualityComparesTheFields) {
+  Service a = fullService();
+  Service b = a;
+  b.idle_timeout_ms = 59999;
+  EXPECT_NE(a, b);
+  b = a;
+  b.protocol = ServiceProtocol::kGrpc;
+  EXPECT_NE(a, b);
+}
+
+TEST(ServiceProtocolTest, Names) {
+  EXPECT_EQ(toString(ServiceProtocol::kHttp1), "http1");
+  EXPECT_EQ(toString(ServiceProtocol::kHttp2), "http2");
+  EXPECT_EQ(toString(ServiceProtocol::kGrpc), "grpc");
 }
 
 TEST(ServiceTest, LoadBalancingNames) {
