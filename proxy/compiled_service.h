@@ -1,5 +1,6 @@
 // CompiledService: a model::Service resolved for the data plane — targets parsed into
-// host/port/weight, balancing and hashing decoded, timeouts as durations.
+// host/port/weight, balancing and hashing decoded, timeouts (the tunnels' idle timeout too) as
+// durations.
 //
 // Lives inside a Snapshot and is immutable; pointers to it are valid while the Snapshot is
 // alive. Upstream pools, health marks and balancer state are NOT here: they live beside the
@@ -56,6 +57,12 @@ struct CompiledService {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds read_timeout{30000};
   int retries = 2;
+  // What the targets speak. Always kHttp1 in a built snapshot: the builder refuses the others
+  // until the upstream client speaks HTTP/2.
+  model::ServiceProtocol protocol = model::ServiceProtocol::kHttp1;
+  // How long an upgraded connection (WebSocket and the like) may carry no byte either way. Not
+  // read yet: the proxy does not relay upgrades (Upgrade is a hop-by-hop header it drops).
+  std::chrono::milliseconds idle_timeout{60000};
   // How connections to https:// targets speak TLS; null when the service has none.
   std::shared_ptr<const tls::UpstreamContext> tls;
 

@@ -137,6 +137,18 @@ void compileService(const model::Service& def, uint32_t index, const model::Conf
   out.connect_timeout = std::chrono::milliseconds(def.connect_timeout_ms);
   out.read_timeout = std::chrono::milliseconds(def.read_timeout_ms);
   out.retries = def.retries;
+  out.protocol = def.protocol;
+  out.idle_timeout = std::chrono::milliseconds(def.idle_timeout_ms);
+  if (def.protocol != model::ServiceProtocol::kHttp1) {
+    // model::parseService refuses these before anything is stored; a configuration that
+    // reaches the builder another way must not serve HTTP/2 targets with HTTP/1.1.
+    const char* what = def.protocol == model::ServiceProtocol::kGrpc
+                           ? " (gRPC over HTTP/2 to the targets)"
+                           : " (HTTP/2 to the targets)";
+    problems.add(field + ".protocol", who,
+                 "protocol \"" + std::string(model::toString(def.protocol)) + "\"" + what +
+                     " is not supported by this build yet");
+  }
   out.targets.reserve(def.targets.size());
   std::string tls_tag;
   for (std::size_t t = 0; t < def.targets.size(); ++t) {

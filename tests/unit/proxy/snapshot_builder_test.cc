@@ -47,6 +47,25 @@ TEST(SnapshotBuilderTest, HttpsTargetsNeedTheServicesTlsContext) {
                             "no TLS context"));
 }
 
+TEST(SnapshotBuilderTest, Http2AndGrpcServicesAreProblemsOnTheirProtocol) {
+  // model::parseService refuses them first; a configuration that reaches the builder another way
+  // is not served with HTTP/1.1 to targets that expect HTTP/2.
+  model::Config config = makeConfig({RouteDef("r").paths({"/"})});
+  config.services[0].protocol = model::ServiceProtocol::kHttp2;
+  auto http2 = SnapshotBuilder::build(config);
+  EXPECT_TRUE(hasFieldError(
+      http2, "services[0].protocol",
+      "protocol \"http2\" (HTTP/2 to the targets) is not supported by this build yet"));
+  ASSERT_FALSE(http2.ok());
+  EXPECT_EQ(http2.error().message,
+            "service 'svc': protocol \"http2\" (HTTP/2 to the targets) is not supported by this "
+            "build yet");
+  config.services[0].protocol = model::ServiceProtocol::kGrpc;
+  EXPECT_TRUE(
+      hasFieldError(SnapshotBuilder::build(config), "services[0].protocol",
+                    "protocol \"grpc\" (gRPC over HTTP/2 to the targets) is not supported"));
+}
+
 TEST(SnapshotBuilderTest, ResolvesServicesAndTargets) {
   model::Config config = makeConfig({RouteDef("r").paths({"/"})}, 42);
   model::Service& service = config.services[0];
@@ -59,6 +78,7 @@ TEST(SnapshotBuilderTest, ResolvesServicesAndTargets) {
   service.connect_timeout_ms = 150;
   service.read_timeout_ms = 2500;
   service.retries = 4;
+  service.idle_timeout_ms = 90000;
 
   auto snapshot = mustBuild(config);
   EXPECT_EQ(snapshot->version(), 42);
@@ -87,6 +107,8 @@ TEST(SnapshotBuilderTest, ResolvesServicesAndTargets) {
   EXPECT_EQ(s.hash_header, "x-user");
   EXPECT_EQ(s.connect_timeout, std::chrono::milliseconds(150));
   EXPECT_EQ(s.read_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(s.protocol, model::ServiceProtocol::kHttp1);
+  EXPECT_EQ(s.idle_timeout, std::chrono::milliseconds(90000));
   EXPECT_EQ(s.retries, 4);
   EXPECT_EQ(snapshot->findService("svc"), &s);
   EXPECT_EQ(snapshot->findService(kServiceId), &s);
