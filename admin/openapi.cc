@@ -321,6 +321,18 @@ json schemas() {
     p["connect_timeout_ms"] = integer(1, 600000, 2000);
     p["read_timeout_ms"] = integer(1, 3600000, 30000);
     p["retries"] = integer(0, 10, 2);
+    p["protocol"] = {
+        {"type", "string"},
+        {"enum", {"http1", "http2", "grpc"}},
+        {"default", "http1"},
+        {"description",
+         "What the targets speak: HTTP/1.1, or HTTP/2 (prior knowledge on http://, ALPN on "
+         "https://), for gRPC as well. This build refuses http2 and grpc (400 naming "
+         "`protocol`): its proxy speaks only HTTP/1.1 to targets."}};
+    p["idle_timeout_ms"] = integer(1, 86400000, 60000);
+    p["idle_timeout_ms"]["description"] =
+        "How long a WebSocket or other upgraded tunnel may stay idle, in milliseconds (at most a "
+        "day). Stored for the proxy's tunnels: this build does not relay upgrades yet.";
     p["health_check"] = {{"oneOf", {schemaRef("HealthCheck"), {{"type", "null"}}}}};
     p["tls"] = {{"oneOf", {schemaRef("ServiceTls"), {{"type", "null"}}}}, {"default", nullptr}};
     s["Service"] = {{"type", "object"},

@@ -194,6 +194,8 @@ TEST_F(AdminCrudDetailsTest, ServiceDefaultsFollowApiMd) {
   EXPECT_EQ(s["connect_timeout_ms"], 2000);
   EXPECT_EQ(s["read_timeout_ms"], 30000);
   EXPECT_EQ(s["retries"], 2);
+  EXPECT_EQ(s["protocol"], "http1");
+  EXPECT_EQ(s["idle_timeout_ms"], 60000);
   EXPECT_EQ(s["targets"], json::parse(R"([{"url": "http://127.0.0.1:9", "weight": 100}])"));
 }
 
@@ -209,6 +211,8 @@ TEST_F(AdminCrudDetailsTest, FullServiceRoundTrips) {
       {"connect_timeout_ms", 1500},
       {"read_timeout_ms", 20000},
       {"retries", 1},
+      {"protocol", "http1"},
+      {"idle_timeout_ms", 300000},
       {"health_check",
        {{"path", "/healthz"}, {"interval_ms", 5000}, {"unhealthy_after", 3}, {"healthy_after", 2}}},
       {"tls",

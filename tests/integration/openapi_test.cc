@@ -471,6 +471,54 @@ TEST_F(AdminOpenApiTest, ServiceSchemaDescribesTlsAndHttpsTargets) {
   }
 }
 
+// The Service schema documents protocol and idle_timeout_ms with API.md's values and defaults;
+// a service that sets them conforms as sent and as answered, and bad values the server refuses
+// the schema refuses too. http2 and grpc are in the contract: the schema lists them and says
+// this build refuses them, which it does.
+TEST_F(AdminOpenApiTest, ServiceSchemaDescribesProtocolAndIdleTimeout) {
+  json doc = document();
+  const SchemaChecker checker(doc);
+  const json service_schema = doc["components"]["schemas"]["Service"];
+  const json& protocol = service_schema["properties"]["protocol"];
+  EXPECT_EQ(protocol["enum"], json({"http1", "http2", "grpc"}));
+  EXPECT_EQ(protocol["default"], "http1");
+  EXPECT_NE(protocol["description"].get<std::string>().find("refuses http2 and grpc"),
+            std::string::npos);
+  const json& idle = service_schema["properties"]["idle_timeout_ms"];
+  EXPECT_EQ(idle["default"], 60000);
+  EXPECT_EQ(idle["minimum"], 1);
+  EXPECT_EQ(idle["maximum"], 86400000);
+
+  json body = serviceBody(uniqueName("oas-proto"));
+  body["protocol"] = "http1";
+  body["idle_timeout_ms"] = 90000;
+  EXPECT_TRUE(checker.accepts(service_schema, body)) << lines(checker.check(service_schema, body));
+  json created = mustCreate("/services", body);
+  ASSERT_TRUE(created.is_object());
+  EXPECT_TRUE(checker.accepts(service_schema, created))
+      << lines(checker.check(service_schema, created)) << created.dump(2);
+
+  json unknown = body;
+  unknown["protocol"] = "h2c";
+  json zero = body;
+  zero["idle_timeout_ms"] = 0;
+  json too_long = body;
+  too_long["idle_timeout_ms"] = 86400001;
+  for (json bad : {unknown, zero, too_long}) {
+    bad["name"] = uniqueName("oas-bad");
+    EXPECT_FALSE(checker.accepts(service_schema, bad)) << "the schema accepts " << bad.dump();
+    Response r = admin().post("/services", bad);
+    EXPECT_EQ(r.status, 400) << bad.dump() << "\n" << r;
+  }
+  json http2 = body;
+  http2["name"] = uniqueName("oas-h2");
+  http2["protocol"] = "http2";
+  EXPECT_TRUE(checker.accepts(service_schema, http2));
+  Response refused = admin().post("/services", http2);
+  EXPECT_EQ(refused.status, 400) << refused;
+  EXPECT_TRUE(namesField(refused, "protocol")) << refused;
+}
+
 TEST_F(AdminOpenApiTest, SecurityIsBearerEverywhereButHealth) {
   json doc = document();
   const json& schemes = doc["components"]["securitySchemes"];

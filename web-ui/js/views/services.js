@@ -1,5 +1,5 @@
 // Services: where traffic goes (targets, load balancing, timeouts, health checks, TLS to
-// https:// targets).
+// https:// targets, the protocol the targets speak).
 
 import {entityViews, refLink} from './entity_pages.js';
 import {h} from '../dom.js';
@@ -15,6 +15,16 @@ const LOAD_BALANCING = [
 ];
 
 const lbLabel = (value) => new Map(LOAD_BALANCING).get(value) ?? value;
+
+// Every protocol of the API; the server refuses HTTP/2 and gRPC for now, and the form shows its
+// error at the field.
+const PROTOCOLS = [
+  ['http1', 'HTTP/1.1'],
+  ['http2', 'HTTP/2'],
+  ['grpc', 'gRPC'],
+];
+
+const protocolLabel = (value) => new Map(PROTOCOLS).get(value) ?? value;
 
 const targetText = (target) => `${target.url} (weight ${target.weight})`;
 
@@ -69,6 +79,9 @@ export const views = entityViews({
     {keys: ['connect_timeout_ms'], label: 'Connect timeout', value: `${service.connect_timeout_ms} ms`},
     {keys: ['read_timeout_ms'], label: 'Read timeout', value: `${service.read_timeout_ms} ms`},
     {keys: ['retries'], label: 'Retries', value: service.retries},
+    {keys: ['protocol'], label: 'Protocol', value: protocolLabel(service.protocol)},
+    {keys: ['idle_timeout_ms'], label: 'Idle timeout for tunnels',
+      value: `${service.idle_timeout_ms} ms`},
     {keys: ['health_check'], label: 'Health check', value: healthCheckText(service.health_check)},
     {keys: ['tls'], label: 'TLS', value: tlsNode(service, refs)},
   ],
@@ -93,6 +106,12 @@ export const views = entityViews({
       numberInput('connect_timeout_ms', 'Connect timeout (ms)', {hint: 'Default 2000'}),
       numberInput('read_timeout_ms', 'Read timeout (ms)', {hint: 'Default 30000'}),
       numberInput('retries', 'Retries', {hint: 'Default 2'}),
+    ]),
+    fieldRow([
+      select('protocol', 'Protocol', PROTOCOLS,
+          {hint: 'What the targets speak; HTTP/2 and gRPC are not supported by this build yet'}),
+      numberInput('idle_timeout_ms', 'Idle timeout for tunnels (ms)',
+          {hint: 'WebSocket and other upgraded connections; default 60000'}),
     ]),
     toggleGroup('health_check', 'Health check', [
       textInput('health_check.path', 'Health check path', {hint: 'Default /'}),
