@@ -331,8 +331,8 @@ json schemas() {
          "`protocol`): its proxy speaks only HTTP/1.1 to targets."}};
     p["idle_timeout_ms"] = integer(1, 86400000, 60000);
     p["idle_timeout_ms"]["description"] =
-        "How long a WebSocket or other upgraded tunnel may stay idle, in milliseconds (at most a "
-        "day). Stored for the proxy's tunnels: this build does not relay upgrades yet.";
+        "How long a WebSocket or other upgraded tunnel may carry no data either way, in "
+        "milliseconds (at most a day).";
     p["health_check"] = {{"oneOf", {schemaRef("HealthCheck"), {{"type", "null"}}}}};
     p["tls"] = {{"oneOf", {schemaRef("ServiceTls"), {{"type", "null"}}}}, {"default", nullptr}};
     s["Service"] = {{"type", "object"},

@@ -60,8 +60,7 @@ struct CompiledService {
   // What the targets speak. Always kHttp1 in a built snapshot: the builder refuses the others
   // until the upstream client speaks HTTP/2.
   model::ServiceProtocol protocol = model::ServiceProtocol::kHttp1;
-  // How long an upgraded connection (WebSocket and the like) may carry no byte either way. Not
-  // read yet: the proxy does not relay upgrades (Upgrade is a hop-by-hop header it drops).
+  // How long an upgraded connection (WebSocket and the like) may carry no byte either way.
   std::chrono::milliseconds idle_timeout{60000};
   // How connections to https:// targets speak TLS; null when the service has none.
   std::shared_ptr<const tls::UpstreamContext> tls;

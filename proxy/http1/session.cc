@@ -26,6 +26,8 @@
 #include "proxy/byte_stream.h"
 #include "proxy/coarse_clock.h"
 #include "proxy/header_rewrite.h"
+#include "proxy/http2/connection.h"
+#include "proxy/http2/server_codec.h"
 #include "proxy/http_read.h"
 #include "proxy/pipeline/admission.h"
 #include "proxy/pipeline/aggregate.h"
@@ -331,6 +333,7 @@ class Session final : public Deadline {
   bool head_ = false;
   unsigned request_version_ = 11;
   std::string_view upgrade_;  // the protocols a passed-on Upgrade asks for (empty: none)
+  bool alpn_h2_ = false;      // the connection speaks HTTP/2 (ALPN or the h2c preface)
 };
 
 char* Session::chunk() {
@@ -347,6 +350,37 @@ asio::awaitable<void> Session::run() {
       co_return;
     }
     in_.reserve(kInitialBuffer);
+    // HTTP/2: chosen by ALPN in the handshake, or (h2c with prior knowledge) by the connection's
+    // first bytes; HTTP/1.1 otherwise.
+    if (!alpn_h2_) {
+      arm(Phase::kIdle, options_.idle_timeout);
+      http2::Preface preface = http2::Preface::kNeedMore;
+      while (preface == http2::Preface::kNeedMore) {
+        auto [ec, n] = co_await client_.async_read_some(in_.prepare(kInitialBuffer), kTuple);
+        if (ec) {
+          disarm();
+          co_return;
+        }
+        in_.commit(n);
+        const auto bytes = in_.data();
+        preface = http2::matchPreface(
+            std::string_view(static_cast<const char*>(bytes.data()), bytes.size()));
+      }
+      alpn_h2_ = preface == http2::Preface::kYes;
+    }
+    if (alpn_h2_) {
+      disarm();
+      const auto bytes = in_.data();
+      co_await http2::serveConnection(
+          worker_, client_, std::string_view(static_cast<const char*>(bytes.data()), bytes.size()),
+          {.client_ip = client_ip_,
+           .tls = tls_ != nullptr,
+           .client_cert_fields = client_cert_fields_});
+      in_.clear();
+      co_await lingeringClose();
+      disarm();
+      co_return;
+    }
     for (;;) {
       // The next request's headers, read here rather than in a coroutine of their own: a frame
       // less per request. On a malformed, oversized or slow request refuseRequestHeader()
@@ -1087,6 +1121,10 @@ asio::awaitable<bool> Session::handshake() {
     client_cert_fields_ = clientCertificateFields(peer);
     x_.client_cert_fields = client_cert_fields_;
   }
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_size = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_size);
+  alpn_h2_ = std::string_view(reinterpret_cast<const char*>(alpn), alpn_size) == "h2";
   co_return true;
 }
 

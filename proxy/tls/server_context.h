@@ -9,8 +9,8 @@
 // connection starts on and the per-certificate ones it switches to: TLS 1.2 and 1.3 only, ECDHE
 // key exchange with AEAD ciphers in TLS 1.2 (no RSA key exchange, no CBC), the server's cipher
 // order, groups X25519 and P-256, no renegotiation, no compression. ALPN: the callback on each
-// context picks the first of the client's protocols that Turnpike speaks (http/1.1 for now);
-// a client that offers ALPN without any of them is refused with no_application_protocol.
+// context picks h2 when the client offers it, else http/1.1 (Turnpike's order, not the
+// client's); a client that offers ALPN without either is refused with no_application_protocol.
 //
 // THREAD: immutable after make(); SSL objects may be made from it on any thread (OpenSSL locks
 // its own reference counts and session cache).

@@ -311,22 +311,26 @@ TEST_F(ProxyTlsTest, LargeBodiesCrossTlsBothWays) {
   EXPECT_EQ(up_answer.json()["body_bytes"], body.size());
 }
 
-TEST_F(ProxyTlsTest, CurlGetsAnswersOverHttps) {
+TEST_F(ProxyTlsTest, CurlGetsAnswersOverHttpsInHttp2AndHttp11) {
   TestUpstream up("tls-f");
   up.start();
   route(service(up.url()), {{"paths", {"/curl"}}});
-  const std::string command = "curl -sk --max-time 5 --resolve " + host_ + ":" +
-                              std::to_string(tls_port_) + ":127.0.0.1 https://" + host_ + ":" +
-                              std::to_string(tls_port_) +
-                              "/curl/x -w ' %{http_code} %{http_version}'";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  ASSERT_EQ(::pclose(pipe), 0) << command << "\n" << out;
-  EXPECT_NE(out.find("\"upstream\":\"tls-f\""), std::string::npos) << out;
-  EXPECT_NE(out.find(" 200 1.1"), std::string::npos) << out;
+  // curl offers h2 and http/1.1 by ALPN and gets h2; told to, it speaks HTTP/1.1.
+  for (const std::string version : {"--http2", "--http1.1"}) {
+    const std::string command = "curl -sk " + version + " --max-time 5 --resolve " + host_ + ":" +
+                                std::to_string(tls_port_) + ":127.0.0.1 https://" + host_ + ":" +
+                                std::to_string(tls_port_) +
+                                "/curl/x -w ' %{http_code} %{http_version}'";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    ASSERT_EQ(::pclose(pipe), 0) << command << "\n" << out;
+    EXPECT_NE(out.find("\"upstream\":\"tls-f\""), std::string::npos) << out;
+    EXPECT_NE(out.find("\"x-forwarded-proto\":\"https\""), std::string::npos) << out;
+    EXPECT_NE(out.find(version == "--http2" ? " 200 2" : " 200 1.1"), std::string::npos) << out;
+  }
 }
 
 TEST_F(ProxyTlsTest, UploadedCertificatesAreChosenBySniAndVerify) {

@@ -134,14 +134,20 @@ TEST_F(TlsListenerTest, OldVersionsAndWeakSuitesAreRefused) {
       << tls12.cipher;
 }
 
-TEST_F(TlsListenerTest, AlpnAgreesOnHttp11AndRefusesOnlyUnknownProtocols) {
+TEST_F(TlsListenerTest, AlpnPrefersH2ThenHttp11AndRefusesOnlyUnknownProtocols) {
   auto t = table(true);
+  // Turnpike's order decides: h2 whenever the client offers it, whatever its own order.
   Outcome both = shake(*listener_, t.get(),
-                       {.sni = "api.example.com", .alpn = std::string("\x02h2\x08http/1.1", 12)});
+                       {.sni = "api.example.com", .alpn = std::string("\x08http/1.1\x02h2", 12)});
   ASSERT_TRUE(both.ok);
-  EXPECT_EQ(both.alpn, "http/1.1");
+  EXPECT_EQ(both.alpn, "h2");
+  Outcome http11 = shake(*listener_, t.get(),
+                         {.sni = "api.example.com", .alpn = std::string("\x08http/1.1", 9)});
+  ASSERT_TRUE(http11.ok);
+  EXPECT_EQ(http11.alpn, "http/1.1");
   EXPECT_FALSE(
-      shake(*listener_, t.get(), {.sni = "api.example.com", .alpn = std::string("\x02h2", 3)}).ok);
+      shake(*listener_, t.get(), {.sni = "api.example.com", .alpn = std::string("\x06spdy/3", 7)})
+          .ok);
   Outcome none = shake(*listener_, t.get(), {.sni = "api.example.com", .alpn = ""});
   ASSERT_TRUE(none.ok);  // no ALPN at all: HTTP/1.1 by default
   EXPECT_EQ(none.alpn, "");
