@@ -150,7 +150,8 @@ class Stream final : public Deadline {
   pipeline::Exchange x_;
   std::string body_;  // request body received and not yet sent upstream
   bool request_ended_ = false;
-  bool closed_ = false;  // the stream is gone (answered, or reset by the client)
+  bool closed_ = false;    // the stream is gone (answered, or reset by the client)
+  bool answered_ = false;  // the whole answer is queued
   uint32_t reset_code_ = 0;
   bool expired_ = false;
   bool waiting_ = false;
@@ -211,6 +212,8 @@ class Connection final : public Deadline, public ServerCodec::Handler {
     if (it == streams_.end()) return;
     it->second->close(error_code);
     streams_.erase(it);
+    if (streams_.empty()) idle_since_ = coarseNow();
+    updateDue();
   }
   void onOutputSpace(int32_t id) override {
     if (Stream* stream = find(id)) stream->wake();
@@ -235,6 +238,25 @@ class Connection final : public Deadline, public ServerCodec::Handler {
     for (auto& [id, stream] : streams_) stream->close(kCancel);
     streams_.clear();
   }
+  // The connection's one deadline: a write in progress must finish within the client I/O
+  // timeout; without streams the idle timeout runs from when the last one closed (at once when
+  // the worker drains); otherwise none (each stream has its own).
+  void updateDue() {
+    if (stopping_) return;
+    if (writing_) {
+      idle = false;
+      due = write_started_ + kCoarseClockLag + options_.client_io_timeout;
+      return;
+    }
+    idle = streams_.empty();
+    if (!idle) {
+      due = Clock::time_point::max();
+    } else if (worker_.draining()) {
+      due = coarseNow();
+    } else {
+      due = idle_since_ + kCoarseClockLag + options_.idle_timeout;
+    }
+  }
   Stream* find(int32_t id) {
     auto it = streams_.find(id);
     return it == streams_.end() ? nullptr : it->second.get();
@@ -258,6 +280,8 @@ class Connection final : public Deadline, public ServerCodec::Handler {
   bool writing_ = false;
   bool write_failed_ = false;
   bool stopping_ = false;
+  Clock::time_point idle_since_ = coarseNow();
+  Clock::time_point write_started_;
 };
 
 Stream::Stream(Connection& connection, RequestHead head)
@@ -274,6 +298,7 @@ void Connection::onRequest(RequestHead head) {
   const int32_t id = head.stream_id;
   auto stream = std::make_shared<Stream>(*this, std::move(head));
   streams_[id] = stream;
+  updateDue();
   ++running_;
   asio::co_spawn(
       worker_.context(),
@@ -300,23 +325,22 @@ asio::awaitable<void> Connection::run(std::string_view received) {
   bool ok = received.empty() || codec_.receive(received);
   flush();
   std::array<char, kReadSize> buffer;
-  while (ok && codec_.wantsRead() && !write_failed_) {
-    // Between streams the idle timeout runs; a draining worker closes the connection at once
-    // (its deadline is due then) after a GOAWAY.
-    if (worker_.draining()) break;
-    idle = streams_.empty();
-    due = idle ? coarseNow() + kCoarseClockLag + options_.idle_timeout : Clock::time_point::max();
-    auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buffer), kTuple);
-    if (ec) break;
-    ok = codec_.receive(std::string_view(buffer.data(), n));
-    flush();
-    // What the codec queued in answer goes out before more is read (its back-pressure rule).
+  for (;;) {
+    // What the codec queued in answer goes out before more is read (its back-pressure rule),
+    // and before wantsRead() is asked: a GOAWAY the codec queued ends reading once it is sent.
     while ((write_wanted_ || writing_) && !write_failed_) {
       reader_waiting_ = true;
       drained_.expires_at(Clock::time_point::max());
       co_await drained_.async_wait(kTuple);
       reader_waiting_ = false;
     }
+    // A draining worker's connections stop taking requests (a GOAWAY follows).
+    if (!ok || write_failed_ || !codec_.wantsRead() || worker_.draining()) break;
+    updateDue();
+    auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buffer), kTuple);
+    if (ec) break;
+    ok = codec_.receive(std::string_view(buffer.data(), n));
+    flush();
   }
   idle = false;
   due = Clock::time_point::max();
@@ -350,10 +374,11 @@ asio::awaitable<void> Connection::writeLoop() {
     codec_.takeOutput(out_);
     if (out_.empty()) continue;
     writing_ = true;
-    due = coarseNow() + kCoarseClockLag + options_.client_io_timeout;
+    write_started_ = coarseNow();
+    updateDue();
     auto [ec, n] = co_await writeAll(stream_, asio::buffer(out_));
     writing_ = false;
-    due = Clock::time_point::max();
+    updateDue();
     if (ec) {
       write_failed_ = true;
       abandonStreams();
@@ -430,6 +455,9 @@ asio::awaitable<void> Stream::run() {
     co_await proxy();
   }
   disarm();
+  // An answer cut short (the upstream failed or the client stopped reading): the client must
+  // not take what it got for the whole.
+  if (!answered_ && !closed_) codec_.resetStream(head_.stream_id, 0x2 /* INTERNAL_ERROR */);
   if (closed_ && x_.status == 0) x_.status = 499;  // the client reset the stream first
   x_.record(worker_);
   // A body left unread: the codec told the client to stop sending it (RST_STREAM NO_ERROR after
@@ -453,6 +481,7 @@ asio::awaitable<void> Stream::respondWith(std::string_view head, std::string_vie
   if (closed_) co_return;
   codec_.respond(head_.stream_id, status, fields, body.empty());
   connection_.flush();
+  answered_ = body.empty();
   if (!body.empty() && co_await send(body, true)) x_.bytes_sent += body.size();
 }
 
@@ -486,9 +515,11 @@ asio::awaitable<bool> Stream::send(std::string_view data, bool last) {
     switch (codec_.sendData(head_.stream_id, data, last)) {
       case SendResult::kQueued:
         connection_.flush();
+        answered_ = last;
         co_return true;
       case SendResult::kQueuedFull:
         connection_.flush();
+        answered_ = last;
         // Wait until the client took some: a client that stops reading is cut by the timeout.
         arm(worker_.options().client_io_timeout);
         while (!closed_ && !expired_ &&
@@ -741,6 +772,7 @@ asio::awaitable<void> Stream::proxy() {
       if (closed_) co_return;
       codec_.respond(head_.stream_id, x_.status, headerFields(wire_, status), no_body);
       connection_.flush();
+      answered_ = no_body;
     }
     while (!no_body) {
       std::size_t n = 0;

@@ -3,15 +3,26 @@
 // is an exchange through the same pipeline as an HTTP/1.1 request: routes, API keys, rate limits,
 // redirects and Turnpike's own problem answers behave the same; bodies stream both ways under
 // HTTP/2 flow control to HTTP/1.1 upstreams.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/support/http_client.h"
 #include "tests/support/proxy_fixture.h"
@@ -221,6 +232,106 @@ TEST_F(ProxyHttp2Test, H2loadRunsCleanWithManyStreamsPerConnection) {
   // And the gateway serves on, both protocols.
   EXPECT_EQ(curl(path).status, 200);
   EXPECT_EQ(proxy().get(path).status, 200);
+}
+
+// The frames of a connection as (type, flags) pairs, from bytes a server sent.
+std::vector<std::pair<int, int>> framesIn(std::string_view bytes) {
+  std::vector<std::pair<int, int>> frames;
+  while (bytes.size() >= 9) {
+    const std::size_t length = (static_cast<unsigned char>(bytes[0]) << 16) |
+                               (static_cast<unsigned char>(bytes[1]) << 8) |
+                               static_cast<unsigned char>(bytes[2]);
+    frames.emplace_back(static_cast<unsigned char>(bytes[3]), static_cast<unsigned char>(bytes[4]));
+    if (bytes.size() < 9 + length) break;
+    bytes.remove_prefix(9 + length);
+  }
+  return frames;
+}
+
+constexpr int kGoaway = 7;
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr std::string_view kEmptySettings{"\0\0\0\x04\0\0\0\0\0", 9};
+
+// A raw h2c connection: what the server sends until it closes (or `timeout`), and how long it
+// took to close.
+struct Closed {
+  std::string received;
+  std::chrono::milliseconds after{0};
+  bool closed = false;
+};
+Closed sendAndWaitForClose(uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout,
+                           const std::function<void()>& meanwhile = {}) {
+  Closed result;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{0, 100'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return result;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  if (meanwhile) meanwhile();
+  while (std::chrono::steady_clock::now() - started < timeout) {
+    std::array<char, 4096> chunk;
+    const ssize_t n = ::recv(fd, chunk.data(), chunk.size(), 0);
+    if (n > 0) {
+      result.received.append(chunk.data(), static_cast<std::size_t>(n));
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      result.closed = true;
+      break;
+    }
+  }
+  result.after = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  ::close(fd);
+  return result;
+}
+
+bool hasGoaway(const std::string& received) {
+  for (const auto& [type, flags] : framesIn(received)) {
+    if (type == kGoaway) return true;
+  }
+  return false;
+}
+
+TEST(ProxyHttp2ConnectionTest, AnIdleConnectionClosesWithAGoawayAfterTheIdleTimeout) {
+  TurnpikeProcess tp({.extra_args = {"--idle-timeout-ms", "500", "--access-log", "off"}});
+  ASSERT_TRUE(tp.start());
+  const Closed c = sendAndWaitForClose(
+      tp.proxyPort(), std::string(kPreface) + std::string(kEmptySettings), std::chrono::seconds(5));
+  EXPECT_TRUE(c.closed);
+  EXPECT_GE(c.after.count(), 400);
+  EXPECT_LT(c.after.count(), 2500);
+  EXPECT_TRUE(hasGoaway(c.received));
+}
+
+TEST(ProxyHttp2ConnectionTest, GarbageAfterThePrefaceIsAConnectionErrorAndTheGatewayServesOn) {
+  TurnpikeProcess tp({.extra_args = {"--access-log", "off"}});
+  ASSERT_TRUE(tp.start());
+  const Closed c = sendAndWaitForClose(
+      tp.proxyPort(), std::string(kPreface) + std::string(64, '\x7f'), std::chrono::seconds(5));
+  EXPECT_TRUE(c.closed);
+  EXPECT_TRUE(hasGoaway(c.received));
+  EXPECT_TRUE(tp.running());
+  EXPECT_EQ(HttpClient("127.0.0.1", tp.proxyPort()).get("/none").status, 404);
+}
+
+TEST(ProxyHttp2ConnectionTest, ADrainSendsAGoawayToAnIdleConnection) {
+  TurnpikeProcess tp({.extra_args = {"--access-log", "off"}});
+  ASSERT_TRUE(tp.start());
+  const Closed c =
+      sendAndWaitForClose(tp.proxyPort(), std::string(kPreface) + std::string(kEmptySettings),
+                          std::chrono::seconds(5), [&] {
+                            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                            tp.stop();
+                          });
+  EXPECT_TRUE(c.closed);
+  EXPECT_TRUE(hasGoaway(c.received));
 }
 
 }  // namespace
