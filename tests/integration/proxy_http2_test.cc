@@ -321,6 +321,44 @@ TEST(ProxyHttp2ConnectionTest, GarbageAfterThePrefaceIsAConnectionErrorAndTheGat
   EXPECT_EQ(HttpClient("127.0.0.1", tp.proxyPort()).get("/none").status, 404);
 }
 
+TEST(ProxyHttp2ConnectionTest, EachStreamWritesAnAccessLogLineSayingHttp2) {
+  const fs::path dir = fs::temp_directory_path() / ("turnpike-h2log-" + uniqueName("t"));
+  fs::create_directories(dir);
+  const std::string log = (dir / "access.log").string();
+  TurnpikeProcess tp({.extra_args = {"--access-log", log}});
+  ASSERT_TRUE(tp.start());
+  TestUpstream up("h2-log");
+  up.start();
+  HttpClient admin = tp.adminClient();
+  ASSERT_EQ(admin.post("/services", {{"name", "up"}, {"targets", {{{"url", up.url()}}}}}).status,
+            201);
+  ASSERT_EQ(admin
+                .post("/routes?wait_for_proxy=true",
+                      {{"name", "logged"}, {"service", "up"}, {"paths", {"/logged"}}})
+                .status,
+            201);
+  const std::string base = "http://127.0.0.1:" + std::to_string(tp.proxyPort());
+  // Two streams on one connection (nghttp; curl 7.88 cannot reuse an h2c connection, with
+  // nginx either).
+  const CommandResult r = runCommand("nghttp -n " + base + "/logged/a " + base + "/logged/b");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::vector<json> lines;
+  EXPECT_TRUE(eventually([&] {
+    lines.clear();
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(json::parse(line, nullptr, false));
+    return lines.size() == 2;
+  }));
+  for (const json& line : lines) {
+    EXPECT_EQ(line.value("protocol", ""), "HTTP/2");
+    EXPECT_EQ(line.value("route", ""), "logged");
+    EXPECT_EQ(line.value("status", 0), 200);
+    EXPECT_GT(line.value("bytes", 0), 100);
+  }
+  fs::remove_all(dir);
+}
+
 TEST(ProxyHttp2ConnectionTest, ADrainSendsAGoawayToAnIdleConnection) {
   TurnpikeProcess tp({.extra_args = {"--access-log", "off"}});
   ASSERT_TRUE(tp.start());
