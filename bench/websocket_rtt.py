@@ -15,7 +15,15 @@ each sequential, for S seconds (or until N in all). Prints one JSON line:
    "round_trips_per_s": n / s, "rtt_us": {"mean", "p50", "p90", "p99", "p999", "max"},
    "cpu_s": the client's CPU (user + system) over the timed part}
 
-or {"ok": false, "error": "..."} and exit status 1.
+  websocket_rtt.py URL1 URL2 ... --messages N [--size B] [--warmup W]
+
+One connection to each URL, and N sequential round trips on each, interleaved: every cycle
+makes one round trip on each connection, in a new (seeded) random order, so that a burst of
+the machine's other work falls on every URL alike instead of on whichever ran at the time.
+Prints {"ok": true, "interleaved": true, "seconds": s, "urls": {URL: {"round_trips": N,
+"warmup_round_trips": W, "rtt_us": {...}}, ...}}.
+
+Either way, on failure: {"ok": false, "error": "..."} and exit status 1.
 
 Standard library only, and cheap on purpose: a client frame is the payload XORed with a fixed
 random mask (RFC 6455 section 5.3) and sent in one send(); the echo is parsed straight from the
@@ -29,6 +37,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import resource
 import selectors
 import socket
@@ -152,12 +161,28 @@ def percentile(ordered, q):
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def run(args):
-    parts = urlsplit(args.url)
+def rtt_summary(rtts_ns):
+    ordered = sorted(r / 1000 for r in rtts_ns)
+    return {"mean": sum(ordered) / len(ordered), "p50": percentile(ordered, 0.50),
+            "p90": percentile(ordered, 0.90), "p99": percentile(ordered, 0.99),
+            "p999": percentile(ordered, 0.999), "max": ordered[-1]}
+
+
+def connect(url, args):
+    parts = urlsplit(url)
     if parts.scheme != "ws" or not parts.port:
-        raise RuntimeError(f"{args.url}: expected ws://host:port/path")
-    conns = [Connection(parts.hostname, parts.port, parts.path or "/", args.size, args.timeout)
-             for _ in range(args.connections)]
+        raise RuntimeError(f"{url}: expected ws://host:port/path")
+    return Connection(parts.hostname, parts.port, parts.path or "/", args.size, args.timeout)
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_one_url(args):
+    """--connections connections to the one URL, each sequential."""
+    conns = [connect(args.urls[0], args) for _ in range(args.connections)]
     for conn in conns:
         for _ in range(args.warmup):
             conn.round_trip()
@@ -165,7 +190,7 @@ def run(args):
     rtts = []
     deadline = time.perf_counter_ns() + int(args.seconds * 1e9) if args.seconds else None
     limit = args.messages or None
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = cpu_seconds()
     started = time.perf_counter_ns()
     if len(conns) == 1:
         conn = conns[0]
@@ -197,25 +222,43 @@ def run(args):
                     conn.send_next()
         selector.close()
     elapsed = (time.perf_counter_ns() - started) / 1e9
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu_seconds() - cpu_before
     for conn in conns:
         conn.close()
     if not rtts:
         raise RuntimeError("no round trip completed")
-    ordered = sorted(r / 1000 for r in rtts)
     return {"ok": True, "connections": len(conns), "round_trips": len(rtts),
             "warmup_round_trips": args.warmup * len(conns), "seconds": elapsed,
             "round_trips_per_s": len(rtts) / elapsed if elapsed > 0 else 0.0,
-            "rtt_us": {"mean": sum(ordered) / len(ordered), "p50": percentile(ordered, 0.50),
-                       "p90": percentile(ordered, 0.90), "p99": percentile(ordered, 0.99),
-                       "p999": percentile(ordered, 0.999), "max": ordered[-1]},
-            "cpu_s": (cpu_after.ru_utime - cpu_before.ru_utime)
-                     + (cpu_after.ru_stime - cpu_before.ru_stime)}
+            "rtt_us": rtt_summary(rtts), "cpu_s": cpu}
+
+
+def run_interleaved(args):
+    """One connection to each URL; --messages round trips on each, one URL at a time in a new
+    random order every cycle, so that whatever else the machine does falls on all alike."""
+    conns = [connect(url, args) for url in args.urls]
+    order = list(range(len(conns)))
+    rng = random.Random(0)
+    for _ in range(args.warmup):
+        for i in order:
+            conns[i].round_trip()
+    rtts = [[] for _ in conns]
+    started = time.perf_counter_ns()
+    for _ in range(args.messages):
+        rng.shuffle(order)
+        for i in order:
+            rtts[i].append(conns[i].round_trip())
+    elapsed = (time.perf_counter_ns() - started) / 1e9
+    for conn in conns:
+        conn.close()
+    return {"ok": True, "interleaved": True, "seconds": elapsed,
+            "urls": {url: {"round_trips": len(r), "warmup_round_trips": args.warmup,
+                           "rtt_us": rtt_summary(r)} for url, r in zip(args.urls, rtts)}}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("url")
+    p.add_argument("urls", nargs="+", metavar="url")
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--messages", type=int, default=0, help="round trips in all (0: no limit)")
     p.add_argument("--seconds", type=float, default=0, help="stop after S seconds (0: none)")
@@ -225,8 +268,11 @@ def main():
     args = p.parse_args()
     if args.size < 8 or args.connections < 1 or not (args.messages or args.seconds):
         p.error("--size >= 8, --connections >= 1, and --messages or --seconds")
+    if len(args.urls) > 1 and (args.connections != 1 or not args.messages or args.seconds
+                               or len(set(args.urls)) < len(args.urls)):
+        p.error("several URLs: different ones, one connection each, --messages, no --seconds")
     try:
-        result = run(args)
+        result = run_one_url(args) if len(args.urls) == 1 else run_interleaved(args)
     except (OSError, RuntimeError) as error:
         print(json.dumps({"ok": False, "error": f"{type(error).__name__}: {error}"}), flush=True)
         return 1
