@@ -1181,7 +1181,11 @@ def scenario_14(stack, args, report):
                 f"{seq[target]['latency_ms']['p50']:.3f} ms, p99 "
                 f"{seq[target]['latency_ms']['p99']:.3f} ms; {WEBSOCKET_CONNECTIONS} "
                 f"connections: {par['rps']:>8,.0f} round trips/s, cpu {par['cpu_s']:.2f} s")
+    return websocket_result(targets, sequential, parallel, sequential_n)
 
+
+def websocket_result(targets, sequential, parallel, sequential_n):
+    """Scenario 14's summary of its runs (target -> runs, round by round)."""
     def summary(runs):
         return {"rounds": len(runs),
                 **{f"{k}_ms": median([r["latency_ms"][k] for r in runs])
@@ -1220,18 +1224,25 @@ def scenario_14(stack, args, report):
                 f"{key}_per_round": paired_differences(sequential, target, "direct", key)
                 for key in ("p50", "p99")})
     result["added_ms"] = added
+    # Turnpike / nginx, like the throughput's: within each round, then the median of rounds.
+    # An added latency within the noise can be negative: such a round has no ratio.
     seq_t = result["sequential"]["targets"]
     for tp, ngx, name in (("turnpike", "nginx", "latency_ratios"),
                           ("turnpike-logged", "nginx-logged", "shipped_latency_ratios")):
-        result[name] = {
-            "rtt_p50": median([ratio(x["latency_ms"]["p50"], y["latency_ms"]["p50"])
-                               for x, y in zip(sequential[tp], sequential[ngx])]),
-            "rtt_p99": median([ratio(x["latency_ms"]["p99"], y["latency_ms"]["p99"])
-                               for x, y in zip(sequential[tp], sequential[ngx])]),
-            # Only when both add something: a difference within the noise can be negative.
-            "added_p50": positive_ratio(added[tp]["p50"], added[ngx]["p50"]),
-            "added_p99": positive_ratio(added[tp]["p99"], added[ngx]["p99"]),
-            "rtt_p50_of_medians": ratio(seq_t[tp]["p50_ms"], seq_t[ngx]["p50_ms"])}
+        r = {}
+        for key in ("p50", "p99"):
+            r[f"rtt_{key}_per_round"] = [ratio(x["latency_ms"][key], y["latency_ms"][key])
+                                         for x, y in zip(sequential[tp], sequential[ngx])]
+            by_round = [positive_ratio(a, b) for a, b in zip(added[tp][f"{key}_per_round"],
+                                                             added[ngx][f"{key}_per_round"])]
+            r[f"added_{key}_per_round"] = by_round
+            r[f"rtt_{key}"] = median(r[f"rtt_{key}_per_round"])
+            valid = [x for x in by_round if x is not None]
+            r[f"added_{key}"] = median(valid) if valid else None
+            # The ratio of the medians over the rounds, beside (it ignores the pairing).
+            r[f"rtt_{key}_of_medians"] = ratio(seq_t[tp][f"{key}_ms"], seq_t[ngx][f"{key}_ms"])
+            r[f"added_{key}_of_medians"] = positive_ratio(added[tp][key], added[ngx][key])
+        result[name] = r
     return result
 
 
@@ -1370,7 +1381,8 @@ def print_table(report):
                 for name, what in (("latency_ratios", "turnpike / nginx"),
                                    ("shipped_latency_ratios", "as shipped")):
                     r = result[name]
-                    x = {k: fmt(v, '.2f') + ('' if v is None else 'x') for k, v in r.items()}
+                    x = {k: fmt(v, '.2f') + ('' if v is None else 'x') for k, v in r.items()
+                         if not k.endswith("_per_round")}
                     log(f"{'':<44} {what}: RTT p50 {x['rtt_p50']}, p99 {x['rtt_p99']}; added "
                         f"p50 {x['added_p50']}, p99 {x['added_p99']} (median of rounds)")
             if key == "8":
