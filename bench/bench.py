@@ -8,7 +8,9 @@ temporary directory:
   turnpike   `turnpike serve --access-log off`, configured through the admin API with curl
   nginx-logged, turnpike-logged   the same two as shipped: nginx's access_log to a file (its
              default format), Turnpike's default access log (JSON lines on standard output,
-             which the harness sends to a file); scenarios 1 to 4 run these too
+             which the harness sends to a file); scenarios 1 to 4 and 14 run these too
+  websocket-echo   scenario 14 only: tests/support/websocket_peer.py serve, a WebSocket echo
+             server on Debian's python3-websockets, in a process of its own
 and drives them with wrk in interleaved rounds (turnpike, nginx, direct, turnpike, ...), so that
 the noise of a shared machine falls on every target alike. Scenario numbers follow issue 6:
 
@@ -24,11 +26,16 @@ the noise of a shared machine falls on every target alike. Scenario numbers foll
  12  1 MiB GET responses over HTTPS (no splicing there: every byte is encrypted)
  13  100 B GET to an HTTPS upstream (plain to the proxy, TLS from the proxy to the upstream,
      verified, kept-alive): turnpike against nginx (proxy_ssl_verify on, the same CA and name)
+ 14  WebSocket echo round trips of 64 B messages, direct to the echo server and through each
+     proxy's WebSocket tunnel: RTT p50/p99 on one connection (sequential), the latency each
+     proxy adds over direct, and round trips/s over 16 connections side by side (each
+     sequential); the client is bench/websocket_rtt.py, in processes of its own
 
 Prints a table and writes JSON (default <build-dir>/bench-results.json, or $OUT). The exit
 status is 1 when the harness itself misbehaved (a wrk run with no requests, socket errors or
 unexpected statuses, a target answering wrongly, a helper failing); never because of speed.
-Python standard library only (Debian's python3).
+Python standard library only (Debian's python3); scenario 14's echo server is the one
+process that needs python3-websockets (./scripts/bench installs it).
 """
 
 import argparse
@@ -65,10 +72,11 @@ TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 FORBIDDEN_PORTS = {80, 443, 8000, 8001}
-ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 TLS_SCENARIOS = [10, 11, 12]
 UPSTREAM_TLS_SCENARIOS = [13]
-SHIPPED_SCENARIOS = [1, 2, 3, 4]  # also run with both access logs on
+WEBSOCKET_SCENARIOS = [14]
+SHIPPED_SCENARIOS = [1, 2, 3, 4, 14]  # also run with both access logs on
 
 TITLES = {
     1: "100 B GET, plain proxying",
@@ -84,8 +92,15 @@ TITLES = {
     11: "new TLS connections (1 request each)",
     12: "1 MiB GET over HTTPS",
     13: "100 B GET to an HTTPS upstream",
+    14: "WebSocket echo round trips (64 B)",
 }
 AGGREGATE_PARTS = ["/j/1", "/j/2", "/j/3"]
+# Scenario 14: the echo server, the client, and what the client is asked for.
+WEBSOCKET_PEER = ROOT / "tests" / "support" / "websocket_peer.py"
+WEBSOCKET_CLIENT = BENCH_DIR / "websocket_rtt.py"
+WEBSOCKET_PATH = "/ws"
+WEBSOCKET_MESSAGE_BYTES = 64
+WEBSOCKET_CONNECTIONS = 16
 
 
 class HarnessError(Exception):
@@ -295,6 +310,8 @@ class Stack:
         self.turnpike_10k = None  # scenario 5 only: base routes + 10,000 /r/ routes
         self.turnpike_logged = None  # as shipped: the default access log on
         self.nginx_logged = None  # as shipped: access_log to a file
+        self.websocket_echo = None  # scenario 14: the echo server, on websocket_port
+        self.websocket_port = None
 
     # ---- lifecycle
 
@@ -372,7 +389,39 @@ class Stack:
         }}"""
         return block, location
 
-    def start_nginx(self, name, template, port, access_log="off", tls=False, upstream_tls=False):
+    def nginx_websocket(self):
+        """nginx's way to the echo server (scenario 14): the upgrade passed on as nginx's
+        documentation has it (its WebSocket proxying page), a tunnel from the 101 on."""
+        block = f"""
+    upstream bench_websocket_echo {{
+        server 127.0.0.1:{self.websocket_port};
+    }}"""
+        location = f"""
+        location {WEBSOCKET_PATH} {{
+            proxy_pass http://bench_websocket_echo;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }}"""
+        return block, location
+
+    def start_websocket_echo(self):
+        """tests/support/websocket_peer.py serve: it prints the port it took first."""
+        server = Server("websocket-echo", ["/usr/bin/python3", str(WEBSOCKET_PEER), "serve"],
+                        self.dir / "websocket-echo.log")
+        self.servers.append(server)
+
+        def port_printed():
+            m = re.match(r"PORT (\d+)", Path(server.log_path).read_text(errors="replace"))
+            if m:
+                self.websocket_port = int(m.group(1))
+            return m is not None
+        wait_until("the WebSocket echo server", port_printed, server)
+        self.websocket_echo = server
+        return server
+
+    def start_nginx(self, name, template, port, access_log="off", tls=False, upstream_tls=False,
+                    websocket=False):
         conf = self.dir / f"{name}.conf"
         values = {
             "DIR": self.dir, "WORKERS": self.args.workers, "USER_DIRECTIVE": user_directive(),
@@ -381,6 +430,8 @@ class Stack:
             "UPSTREAM_TLS_SERVER": self.upstream_tls_server() if upstream_tls else "",
             "TLS_UPSTREAM_BLOCK": self.nginx_tls_upstream()[0] if upstream_tls else "",
             "TLS_UPSTREAM_LOCATION": self.nginx_tls_upstream()[1] if upstream_tls else "",
+            "WEBSOCKET_UPSTREAM_BLOCK": self.nginx_websocket()[0] if websocket else "",
+            "WEBSOCKET_LOCATION": self.nginx_websocket()[1] if websocket else "",
             # 99 characters and a newline: the 100-byte body.
             "BODY_100": "x" * (SMALL_BODY - 1) + "\\n",
         }
@@ -420,14 +471,20 @@ class Stack:
         (www / "1mb.bin").write_bytes(b"a" * LARGE_BODY)
         tls = any(n in scenarios for n in TLS_SCENARIOS)
         upstream_tls = any(n in scenarios for n in UPSTREAM_TLS_SCENARIOS)
+        websocket = any(n in scenarios for n in WEBSOCKET_SCENARIOS)
         if tls or upstream_tls:
             self.make_certificate()
+        if websocket:
+            self.start_websocket_echo()
         self.upstream = self.start_nginx("upstream", BENCH_DIR / "nginx" / "upstream.conf.in",
                                          self.upstream_port, upstream_tls=upstream_tls)
         self.nginx = self.start_nginx("nginx", BENCH_DIR / "nginx" / "proxy.conf.in",
-                                      self.nginx_port, tls=tls, upstream_tls=upstream_tls)
+                                      self.nginx_port, tls=tls, upstream_tls=upstream_tls,
+                                      websocket=websocket)
         self.turnpike = self.start_turnpike("turnpike", tls=tls)
         self.configure_turnpike(self.turnpike, r_routes=10)
+        if websocket:
+            self.configure_websocket(self.turnpike)
         if upstream_tls:
             cert, _ = self.tls
             self.admin_ok(self.turnpike, "POST", "/services", {
@@ -445,9 +502,11 @@ class Stack:
         if any(n in scenarios for n in SHIPPED_SCENARIOS):
             self.nginx_logged = self.start_nginx(
                 "nginx-logged", BENCH_DIR / "nginx" / "proxy.conf.in", self.nginx_logged_port,
-                access_log=self.dir / "nginx-logged-access.log")
+                access_log=self.dir / "nginx-logged-access.log", websocket=websocket)
             self.turnpike_logged = self.start_turnpike("turnpike-logged", access_log_off=False)
             self.configure_turnpike(self.turnpike_logged, r_routes=10)
+            if websocket:
+                self.configure_websocket(self.turnpike_logged)
         if 5 in scenarios:
             self.turnpike_10k = self.start_turnpike("turnpike-10k")
             self.configure_turnpike(self.turnpike_10k, r_routes=10000)
@@ -526,6 +585,16 @@ class Stack:
         server.put_config_s = put_seconds
         server.rss_after_config_mb = server.current_rss_mb()
 
+    def configure_websocket(self, server):
+        """Scenario 14: a service to the echo server and a route to it. Nothing else: an
+        upgrade needs no setting of its own (README, "WebSocket and other upgrades")."""
+        self.admin_ok(server, "POST", "/services", {
+            "name": "bench-websocket-echo",
+            "targets": [{"url": f"http://127.0.0.1:{self.websocket_port}"}]})
+        self.admin_ok(server, "POST", "/routes?wait_for_proxy=true", {
+            "name": "s14-websocket", "service": "bench-websocket-echo",
+            "paths": [WEBSOCKET_PATH], "strip_path": False})
+
     # ---- targets
 
     def url(self, target, path):
@@ -538,6 +607,12 @@ class Stack:
         if port is None:
             port = self.server(target).proxy_port
         return f"http://127.0.0.1:{port}{path}"
+
+    def websocket_url(self, target):
+        """Where scenario 14 opens its WebSockets: the echo server itself for direct."""
+        if target == "direct":
+            return f"ws://127.0.0.1:{self.websocket_port}{WEBSOCKET_PATH}"
+        return "ws" + self.url(target, WEBSOCKET_PATH)[len("http"):]
 
     def server(self, target):
         return {"direct": self.upstream, "nginx": self.nginx, "turnpike": self.turnpike,
@@ -1002,6 +1077,175 @@ def tls_scenario(number, spec, budget, turnpike="turnpike-tls", nginx="nginx-tls
     return run
 
 
+def run_websocket_client(stack, target, connections, warmup, messages=0, seconds=0):
+    """One bench/websocket_rtt.py process against `target`: its JSON, with the CPU that the
+    target's proxy (none for direct) and the echo server used meanwhile, and the proxy's peak
+    RSS (the echo server's for direct). The client reports its own CPU."""
+    argv = ["/usr/bin/python3", str(WEBSOCKET_CLIENT), stack.websocket_url(target),
+            "--connections", str(connections), "--size", str(WEBSOCKET_MESSAGE_BYTES),
+            "--warmup", str(warmup)]
+    if messages:
+        argv += ["--messages", str(messages)]
+    if seconds:
+        argv += ["--seconds", f"{seconds:g}"]
+    echo = stack.websocket_echo
+    proxy = None if target == "direct" else stack.server(target)
+    measured = proxy or echo
+    peak_reset = measured.reset_peak_rss()
+    cpu_before = (measured.cpu_seconds(), echo.cpu_seconds())
+    out = run_tool(argv, timeout=seconds + 60)
+    cpu = (measured.cpu_seconds() - cpu_before[0], echo.cpu_seconds() - cpu_before[1])
+    r = json.loads(out.strip().splitlines()[-1])
+    if not r.get("ok"):
+        raise HarnessError(f"websocket_rtt.py against {target}: {r}")
+    rtt = r["rtt_us"]
+    # Every round trip the proxy and the echo server handled, the warm-up's too.
+    handled = r["round_trips"] + r["warmup_round_trips"]
+    return {"target": target, "connections": connections, "round_trips": r["round_trips"],
+            "warmup_round_trips": r["warmup_round_trips"], "seconds": r["seconds"],
+            "rps": r["round_trips_per_s"],
+            "latency_ms": {k: rtt[k] / 1000 for k in ("mean", "p50", "p90", "p99", "p999",
+                                                      "max")},
+            "cpu_s": cpu[0], "echo_cpu_s": cpu[1], "client_cpu_s": r["cpu_s"],
+            "cpu_us_per_round_trip": cpu[0] / handled * 1e6,
+            "echo_cpu_us_per_round_trip": cpu[1] / handled * 1e6,
+            "client_cpu_us_per_round_trip": r["cpu_s"] / r["round_trips"] * 1e6,
+            "peak_rss_mb": measured.peak_rss_mb(), "peak_rss_is_per_run": peak_reset}
+
+
+def run_websocket_interleaved(stack, targets, messages, warmup):
+    """One bench/websocket_rtt.py process with one connection to each target, their round trips
+    interleaved (each cycle one on each, in a random order): target -> its run."""
+    urls = {target: stack.websocket_url(target) for target in targets}
+    argv = ["/usr/bin/python3", str(WEBSOCKET_CLIENT), *urls.values(), "--size",
+            str(WEBSOCKET_MESSAGE_BYTES), "--warmup", str(warmup), "--messages", str(messages)]
+    out = run_tool(argv, timeout=600)
+    r = json.loads(out.strip().splitlines()[-1])
+    if not r.get("ok"):
+        raise HarnessError(f"websocket_rtt.py against {targets}: {r}")
+    runs = {}
+    for target, url in urls.items():
+        u = r["urls"][url]
+        runs[target] = {"target": target, "round_trips": u["round_trips"],
+                        "warmup_round_trips": u["warmup_round_trips"],
+                        "latency_ms": {k: v / 1000 for k, v in u["rtt_us"].items()}}
+    return runs
+
+
+def positive_ratio(a, b):
+    return a / b if a > 0 and b > 0 else None
+
+
+def paired_differences(runs, a, b, key):
+    """runs[a][i] - runs[b][i] of latency_ms[key], round by round (the two ran seconds
+    apart)."""
+    return [x["latency_ms"][key] - y["latency_ms"][key] for x, y in zip(runs[a], runs[b])]
+
+
+def scenario_14(stack, args, report):
+    """WebSocket echo round trips of 64-byte binary messages, direct to the echo server
+    (websocket_peer.py serve, on the `websockets` library) and through each proxy's tunnel.
+    Per round:
+      sequential  one connection to each target, 5,000 round trips on each (500 with --quick)
+                  after 200 unrecorded, interleaved message by message (each cycle one round
+                  trip per target, in a random order): the RTT a client sees, and what each
+                  proxy adds to direct's (p50, p99). On this shared box a compile elsewhere
+                  moves a p99 by milliseconds; interleaved, it moves every target's alike.
+      parallel    per target, in the order turnpike, nginx, direct, turnpike-logged,
+                  nginx-logged: 16 connections side by side, each sequential, for --duration
+                  seconds (0.5 s with --quick): round trips/s, and the CPU per round trip of
+                  the proxy, the echo server and the client.
+    Each run is a new client process with new connections (their handshakes go through the
+    proxy too, outside the timed part). No budget: where it stands."""
+    targets = ["turnpike", "nginx", "direct", "turnpike-logged", "nginx-logged"]
+    sequential_n, sequential_warmup = (500, 50) if args.quick else (5000, 200)
+    parallel_s, parallel_warmup = (0.5, 5) if args.quick else (args.duration, 20)
+    for target in targets:  # a handshake and an echo through each before any timing
+        run_websocket_client(stack, target, 1, 0, messages=1)
+    if args.warmup > 0 and not args.quick:  # with --quick the clients' own warm-up does
+        for target in targets:
+            run_websocket_client(stack, target, WEBSOCKET_CONNECTIONS, parallel_warmup,
+                                 seconds=args.warmup)
+    sequential = {t: [] for t in targets}
+    parallel = {t: [] for t in targets}
+    for round_index in range(args.rounds):
+        seq = run_websocket_interleaved(stack, targets, sequential_n, sequential_warmup)
+        for target in targets:
+            par = run_websocket_client(stack, target, WEBSOCKET_CONNECTIONS, parallel_warmup,
+                                       seconds=parallel_s)
+            for run in (seq[target], par):
+                run["round"] = round_index + 1
+            sequential[target].append(seq[target])
+            parallel[target].append(par)
+            log(f"    round {round_index + 1} {target:<15} one connection: p50 "
+                f"{seq[target]['latency_ms']['p50']:.3f} ms, p99 "
+                f"{seq[target]['latency_ms']['p99']:.3f} ms; {WEBSOCKET_CONNECTIONS} "
+                f"connections: {par['rps']:>8,.0f} round trips/s, cpu {par['cpu_s']:.2f} s")
+    return websocket_result(targets, sequential, parallel, sequential_n)
+
+
+def websocket_result(targets, sequential, parallel, sequential_n):
+    """Scenario 14's summary of its runs (target -> runs, round by round)."""
+    def summary(runs):
+        return {"rounds": len(runs),
+                **{f"{k}_ms": median([r["latency_ms"][k] for r in runs])
+                   for k in ("mean", "p50", "p90", "p99", "p999")}}
+
+    result = {"title": TITLES[14], "message_bytes": WEBSOCKET_MESSAGE_BYTES,
+              "sequential": {"round_trips": sequential_n,
+                             "targets": {t: summary(r) for t, r in sequential.items()},
+                             "runs": sequential},
+              "connections": WEBSOCKET_CONNECTIONS, "runs": parallel, "targets": {}}
+    # The parallel runs in the shape of the wrk scenarios' (the table and the ratios read it):
+    # rps is round trips/s, CPU per request the target's CPU per round trip.
+    for target, runs in parallel.items():
+        handled = sum(r["round_trips"] + r["warmup_round_trips"] for r in runs)
+        result["targets"][target] = {
+            "rounds": len(runs), "rps": median([r["rps"] for r in runs]),
+            "rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs),
+            "p50_ms": median([r["latency_ms"]["p50"] for r in runs]),
+            "p99_ms": median([r["latency_ms"]["p99"] for r in runs]),
+            "cpu_s": median([r["cpu_s"] for r in runs]),
+            "cpu_us_per_request": sum(r["cpu_s"] for r in runs) / handled * 1e6,
+            "echo_cpu_us_per_round_trip": sum(r["echo_cpu_s"] for r in runs) / handled * 1e6,
+            "client_cpu_us_per_round_trip": sum(r["client_cpu_s"] for r in runs)
+            / sum(r["round_trips"] for r in runs) * 1e6,
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+    add_proxy_ratios(result)
+    # What each proxy adds to a round trip: its RTT minus direct's in the same round, the
+    # median over the rounds.
+    added = {}
+    for target in targets:
+        if target != "direct":
+            added[target] = {
+                key: median(paired_differences(sequential, target, "direct", key))
+                for key in ("p50", "p99")}
+            added[target].update({
+                f"{key}_per_round": paired_differences(sequential, target, "direct", key)
+                for key in ("p50", "p99")})
+    result["added_ms"] = added
+    # Turnpike / nginx, like the throughput's: within each round, then the median of rounds.
+    # An added latency within the noise can be negative: such a round has no ratio.
+    seq_t = result["sequential"]["targets"]
+    for tp, ngx, name in (("turnpike", "nginx", "latency_ratios"),
+                          ("turnpike-logged", "nginx-logged", "shipped_latency_ratios")):
+        r = {}
+        for key in ("p50", "p99"):
+            r[f"rtt_{key}_per_round"] = [ratio(x["latency_ms"][key], y["latency_ms"][key])
+                                         for x, y in zip(sequential[tp], sequential[ngx])]
+            by_round = [positive_ratio(a, b) for a, b in zip(added[tp][f"{key}_per_round"],
+                                                             added[ngx][f"{key}_per_round"])]
+            r[f"added_{key}_per_round"] = by_round
+            r[f"rtt_{key}"] = median(r[f"rtt_{key}_per_round"])
+            valid = [x for x in by_round if x is not None]
+            r[f"added_{key}"] = median(valid) if valid else None
+            # The ratio of the medians over the rounds, beside (it ignores the pairing).
+            r[f"rtt_{key}_of_medians"] = ratio(seq_t[tp][f"{key}_ms"], seq_t[ngx][f"{key}_ms"])
+            r[f"added_{key}_of_medians"] = positive_ratio(added[tp][key], added[ngx][key])
+        result[name] = r
+    return result
+
+
 SCENARIO_RUNNERS = {
     1: proxy_scenario(1, {"path": "/s1", "expect_bytes": SMALL_BODY}),
     2: scenario_2,
@@ -1022,6 +1266,7 @@ SCENARIO_RUNNERS = {
     # Plain from wrk to the proxies; TLS from each proxy to the upstream, kept alive.
     13: tls_scenario(13, {"path": "/tls-up/s13", "expect_bytes": SMALL_BODY}, 1.0,
                      turnpike="turnpike", nginx="nginx"),
+    14: scenario_14,
 }
 
 
@@ -1121,6 +1366,25 @@ def print_table(report):
                     f"{fmt(r['aggregate_vs_sequential_p99'], '.2f')}x")
                 log(f"{'':<44} CPU of one aggregate call / three plain requests': "
                     f"{fmt(r['aggregate_cpu_vs_three_plain'], '.2f')}x")
+            if key == "14":
+                log(f"{'':<44} rows: {result['connections']} connections, round trips/s; "
+                    f"CPU per round trip of the proxy (direct: of the echo server)")
+                for target, t in result["targets"].items():
+                    log(f"{'':<44} {target:<15} echo server {t['echo_cpu_us_per_round_trip']:.1f}"
+                        f" us, client {t['client_cpu_us_per_round_trip']:.1f} us per round trip")
+                n = result["sequential"]["round_trips"]
+                for target, l in result["sequential"]["targets"].items():
+                    a = result["added_ms"].get(target)
+                    extra = (f"; added p50 {a['p50']:+.3f}, p99 {a['p99']:+.3f}" if a else "")
+                    log(f"{'':<44} one connection each, {n} interleaved: {target:<15} p50 "
+                        f"{l['p50_ms']:.3f} ms, p99 {l['p99_ms']:.3f} ms{extra}")
+                for name, what in (("latency_ratios", "turnpike / nginx"),
+                                   ("shipped_latency_ratios", "as shipped")):
+                    r = result[name]
+                    x = {k: fmt(v, '.2f') + ('' if v is None else 'x') for k, v in r.items()
+                         if not k.endswith("_per_round")}
+                    log(f"{'':<44} {what}: RTT p50 {x['rtt_p50']}, p99 {x['rtt_p99']}; added "
+                        f"p50 {x['added_p50']}, p99 {x['added_p99']} (median of rounds)")
             if key == "8":
                 a = result["added_p99_ms"]
                 pacing = result["pacing"]
@@ -1184,7 +1448,8 @@ def parse_args(argv):
                         "checks that the harness works")
     p.add_argument("--rounds", type=int, help="interleaved rounds per scenario (default 5)")
     # wrk takes whole seconds.
-    p.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
+    p.add_argument("--duration", type=int, help="seconds per wrk run, and per run of scenario "
+                                                "14's 16 WebSocket connections (default 10)")
     p.add_argument("--warmup", type=int, help="seconds of unrecorded load per target first "
                                               "(default 2; --quick 1; 0 = none)")
     p.add_argument("--workers", type=int, default=2,
@@ -1197,7 +1462,7 @@ def parse_args(argv):
     p.add_argument("--propagation-writes", type=int,
                    help="admin writes in scenario 7 (default 200)")
     p.add_argument("--scenarios", default=",".join(map(str, ALL_SCENARIOS)),
-                   help="comma-separated scenario numbers (default all: 1,2,...,12)")
+                   help="comma-separated scenario numbers (default all: 1,2,...,14)")
     p.add_argument("--out", default=os.environ.get("OUT"),
                    help="JSON results file (default $OUT, else <build-dir>/bench-results.json)")
     p.add_argument("--keep-tmp", action="store_true",
@@ -1229,6 +1494,10 @@ def main(argv):
     for tool in ("nginx", "wrk", "curl"):
         if shutil.which(tool) is None:
             raise HarnessError(f"{tool} is missing: run ./scripts/bench, which installs it")
+    if any(n in args.scenarios for n in WEBSOCKET_SCENARIOS) and subprocess.run(
+            ["/usr/bin/python3", "-c", "import websockets"], capture_output=True).returncode:
+        raise HarnessError("Debian's python3-websockets is missing (scenario 14's echo "
+                           "server): run ./scripts/bench, which installs it")
     for binary in ("app/turnpike", "bench/snapshot_build_bench", "bench/propagation_bench"):
         if not (Path(args.build_dir) / binary).exists():
             raise HarnessError(f"{args.build_dir}/{binary} is missing: build it first")

@@ -7,6 +7,7 @@ frames that it did not write itself.
       Echo server on 127.0.0.1, on a free port that it prints first ("PORT 40123"). Every
       message comes back as it was sent. On the path /hello the first message is the
       handshake's request headers as a JSON object (names lower-case), then it echoes.
+      bench/bench.py's scenario 14 runs it too, as its echo server.
 
   websocket_peer.py client URL --messages N [--size S] [--interval-ms T] [--header K:V]...
                     [--hello] [--hold-ms T]
