@@ -49,7 +49,6 @@ constexpr std::size_t kReadSize = 16 * 1024;
 constexpr std::size_t kChunkSize = 64 * 1024;
 constexpr std::size_t kInitialBuffer = 16 * 1024;
 constexpr std::size_t kMaxUpstreamHeaderBytes = 64 * 1024;
-constexpr uint32_t kCancel = 0x8;  // RST_STREAM error code CANCEL (RFC 9113 §7)
 
 // An HTTP/1.1 head as Turnpike writes it ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n") as
 // HTTP/2 header fields: names lower-cased, the status apart. The codec drops what HTTP/2 forbids
@@ -102,9 +101,8 @@ class Stream final : public Deadline {
     request_ended_ = true;
     wake();
   }
-  void close(uint32_t error_code) {
+  void close() {
     closed_ = true;
-    reset_code_ = error_code;
     boost::system::error_code ignored;
     if (upstream_) upstream_->socket().cancel(ignored);
     if (resolver_) resolver_->cancel();
@@ -152,7 +150,6 @@ class Stream final : public Deadline {
   bool request_ended_ = false;
   bool closed_ = false;    // the stream is gone (answered, or reset by the client)
   bool answered_ = false;  // the whole answer is queued
-  uint32_t reset_code_ = 0;
   bool expired_ = false;
   bool waiting_ = false;
   asio::steady_timer signal_;
@@ -207,10 +204,10 @@ class Connection final : public Deadline, public ServerCodec::Handler {
   void onRequestEnd(int32_t id) override {
     if (Stream* stream = find(id)) stream->endRequest();
   }
-  void onStreamClosed(int32_t id, uint32_t error_code) override {
+  void onStreamClosed(int32_t id, uint32_t /*error_code*/) override {
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
-    it->second->close(error_code);
+    it->second->close();
     streams_.erase(it);
     if (streams_.empty()) idle_since_ = coarseNow();
     updateDue();
@@ -235,7 +232,7 @@ class Connection final : public Deadline, public ServerCodec::Handler {
 
  private:
   void abandonStreams() {
-    for (auto& [id, stream] : streams_) stream->close(kCancel);
+    for (auto& [id, stream] : streams_) stream->close();
     streams_.clear();
   }
   // The connection's one deadline: a write in progress must finish within the client I/O
@@ -317,7 +314,14 @@ asio::awaitable<void> Connection::run(std::string_view received) {
   asio::co_spawn(
       worker_.context(),
       [this]() -> asio::awaitable<void> {
-        co_await writeLoop();
+        try {
+          co_await writeLoop();
+        } catch (const std::exception& e) {
+          spdlog::error("{}: HTTP/2 connection writer failed: {}", worker_.name(), e.what());
+          write_failed_ = true;
+          abandonStreams();
+          if (reader_waiting_) drained_.cancel();
+        }
         streamDone();
       },
       asio::detached);
