@@ -85,6 +85,20 @@ TEST(AccessLogTest, OneJsonObjectPerLine) {
   EXPECT_NE(line.find("\"duration_s\":0.001500,"), std::string::npos) << line;
 }
 
+TEST(AccessLogTest, OnlyATunnelsLineSaysWhatTheClientSent) {
+  AccessLogEntry entry = sampleEntry();
+  entry.bytes_received = 900;
+  std::string request_line;
+  appendAccessLogLine(entry, request_line);
+  EXPECT_FALSE(nlohmann::json::parse(request_line).contains("bytes_received"));
+  entry.status = 101;
+  std::string tunnel_line;
+  appendAccessLogLine(entry, tunnel_line);
+  const auto tunnel = nlohmann::json::parse(tunnel_line);
+  EXPECT_EQ(tunnel["bytes"], 42);
+  EXPECT_EQ(tunnel["bytes_received"], 900);
+}
+
 TEST(AccessLogTest, TimesKeepTheirMillisecondsAcrossSeconds) {
   const std::vector<std::pair<int64_t, std::string>> cases = {
       {1'700'000'000'005LL, "2023-11-14T22:13:20.005Z"},

@@ -223,6 +223,51 @@ TEST(HeaderRewriteTest, RouteHeaderEditsApplyToTheClientsFieldsOnly) {
             "\r\n");
 }
 
+TEST(HeaderRewriteTest, AnUpgradeIsAskedForWithTurnpikesOwnConnectionField) {
+  Fields f;
+  f.set("Host", "chat.example");
+  f.set("Connection", "keep-alive, Upgrade");  // kong#5714: never passed on as it came
+  f.set("Upgrade", "websocket");
+  f.set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+  f.set("Sec-WebSocket-Version", "13");
+  const std::string head =
+      requestHead(f, {.method = "GET",
+                      .target = "/chat",
+                      .host = "chat.internal",
+                      .forwarding = {.client_ip = "10.0.0.7", .request_id = "abc"},
+                      .upgrade = "websocket"});
+  EXPECT_EQ(head,
+            "GET /chat HTTP/1.1\r\n"
+            "Host: chat.internal\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+            "X-Forwarded-For: 10.0.0.7\r\n"
+            "X-Request-Id: abc\r\n"
+            "Connection: Upgrade\r\n"
+            "Upgrade: websocket\r\n"
+            "\r\n");
+}
+
+TEST(HeaderRewriteTest, ASwitchingHeadKeepsConnectionAndUpgradeAsTheUpstreamSentThem) {
+  Fields f;
+  f.set("Upgrade", "WebSocket");
+  f.set("Connection", "upgrade");
+  f.set("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  f.set("Content-Length", "0");  // meaningless once the connection is a tunnel
+  const std::string head = responseHead(f, {.status = 101,
+                                            .request_id = "abc",
+                                            .extra_fields = "RateLimit-Limit: 5\r\n",
+                                            .upgrade = true});
+  EXPECT_EQ(head,
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            "Upgrade: WebSocket\r\n"
+            "Connection: upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            "X-Request-Id: abc\r\n"
+            "RateLimit-Limit: 5\r\n"
+            "\r\n");
+}
+
 TEST(HeaderRewriteTest, RequestIdsFromClientsAreChecked) {
   EXPECT_TRUE(isAcceptableRequestId("4bf92f3577b34da6a3ce929d0e0e4736"));
   EXPECT_FALSE(isAcceptableRequestId(""));

@@ -52,6 +52,24 @@ uint64_t countOf(const ProxyMetrics& metrics, const std::string& route, int stat
   return std::stoull(text.substr(at + prefix.size()));
 }
 
+TEST(ProxyMetricsTest, TunnelsOpenAreTheDifferenceSummedOverWorkers) {
+  ProxyMetrics a, b;
+  a.tunnelOpened();
+  a.tunnelOpened();
+  b.tunnelOpened();
+  a.tunnelClosed();  // one of a's closed; b's is still open
+  ProxyMetrics sum;
+  sum.merge(a);
+  sum.merge(b);
+  std::string text;
+  sum.render(text);
+  EXPECT_NE(text.find("# TYPE turnpike_tunnels_open gauge\nturnpike_tunnels_open 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE turnpike_tunnels_total counter\nturnpike_tunnels_total 3\n"),
+            std::string::npos);
+}
+
 TEST(ProxyMetricsTest, RoutesFoundByIndexStayApartAcrossSnapshots) {
   ProxyMetrics m;
   const auto d = microseconds(100);
