@@ -14,8 +14,8 @@
 //   ... upstream exchange, sets exchange.status, bytes_sent, target ...
 //   exchange.record(worker);
 //
-// One Exchange object is reused for the requests of a connection (HTTP/1.1) or a stream
-// (HTTP/2): its strings keep their capacity from one request to the next.
+// One Exchange object is reused for the requests of an HTTP/1.1 connection (its strings keep
+// their capacity from one request to the next); an HTTP/2 stream has one of its own.
 //
 // THREAD: the worker thread that owns the connection.
 #pragma once
