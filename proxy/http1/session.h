@@ -7,6 +7,10 @@
 // X-Client-Cert-Subject and X-Client-Cert-Fingerprint. A route whose `protocols` lack "http"
 // answers a plain request with 308 to the same URL on the TLS listener.
 //
+// HTTP/2: when the handshake agreed on "h2" by ALPN, or a connection's first bytes are HTTP/2's
+// connection preface (h2c with prior knowledge), the connection is handed to
+// http2::serveConnection (http2/connection.h) with what was read, and closed after it.
+//
 // Per request (HTTP/1.1, keep-alive by default, pipelined requests answered in order because
 // they are read one after the other from the same buffer):
 //   read headers (limits: 431, 413; timeout: 408) -> check the target, Host and framing (400)
