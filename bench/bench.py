@@ -370,18 +370,31 @@ class Stack:
         """nginx's HTTP/2 server blocks (scenarios 15 and 16), each on a port of its own so
         that the HTTP/1.1 scenarios' servers stay as they were: h2c with prior knowledge
         (nginx 1.22: `listen ... http2` without ssl), and h2 by ALPN with scenario 10's TLS
-        settings. The same location and upstream as scenario 1's; keepalive_requests (the
-        http block's) also bounds the requests of an HTTP/2 connection."""
+        settings. Scenario 1's location, to the same upstream, but through an upstream block
+        that keeps up to 128 idle connections per worker, as Turnpike's pool does per worker
+        (ProxyOptions::max_idle_upstream): h2load's 160 concurrent streams are more than
+        scenario 1's `keepalive 64`, so with it nginx would close and reopen upstream
+        connections under this load. keepalive_requests (the http block's) also bounds the
+        requests of an HTTP/2 connection (its default, 1,000, would end h2load's connections
+        mid-run)."""
+        if not (h2c or h2_tls):
+            return ""
+        upstream = f"""
+    upstream bench_upstream_h2 {{
+        server 127.0.0.1:{self.upstream_port};
+        keepalive 128;
+        keepalive_requests 100000000;
+    }}"""
         location = """
         location / {
-            proxy_pass http://bench_upstream;
+            proxy_pass http://bench_upstream_h2;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_buffers 8 64k;
             proxy_busy_buffers_size 128k;
             proxy_max_temp_file_size 0;
         }"""
-        blocks = []
+        blocks = [upstream]
         if h2c:
             blocks.append(f"""
     server {{
