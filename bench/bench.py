@@ -30,12 +30,18 @@ the noise of a shared machine falls on every target alike. Scenario numbers foll
      proxy's WebSocket tunnel: RTT p50/p99 on one connection (sequential), the latency each
      proxy adds over direct, and round trips/s over 16 connections side by side (each
      sequential); the client is bench/websocket_rtt.py, in processes of its own
+ 15  100 B GET over HTTP/2, h2c with prior knowledge: h2load against Turnpike's plain listener
+     (turnpike-h2c) and nginx's `listen ... http2` server (nginx-h2c), 16 connections of 10
+     streams each, one h2load thread; each proxy goes on to the upstream over HTTP/1.1
+ 16  the same over TLS, h2 by ALPN (turnpike-h2 on Turnpike's TLS listener, nginx-h2 on
+     `listen ... ssl http2` with scenario 10's certificate, protocols and ciphers)
 
 Prints a table and writes JSON (default <build-dir>/bench-results.json, or $OUT). The exit
 status is 1 when the harness itself misbehaved (a wrk run with no requests, socket errors or
 unexpected statuses, a target answering wrongly, a helper failing); never because of speed.
 Python standard library only (Debian's python3); scenario 14's echo server is the one
-process that needs python3-websockets (./scripts/bench installs it).
+process that needs python3-websockets, scenarios 15 and 16 need h2load (Debian's
+nghttp2-client; ./scripts/bench installs both).
 """
 
 import argparse
@@ -72,10 +78,12 @@ TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 FORBIDDEN_PORTS = {80, 443, 8000, 8001}
-ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+ALL_SCENARIOS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
 TLS_SCENARIOS = [10, 11, 12]
 UPSTREAM_TLS_SCENARIOS = [13]
 WEBSOCKET_SCENARIOS = [14]
+H2C_SCENARIOS = [15]  # h2load with prior knowledge to both plain listeners
+H2_TLS_SCENARIOS = [16]  # h2load over TLS, h2 by ALPN
 SHIPPED_SCENARIOS = [1, 2, 3, 4, 14]  # also run with both access logs on
 
 TITLES = {
@@ -93,6 +101,8 @@ TITLES = {
     12: "1 MiB GET over HTTPS",
     13: "100 B GET to an HTTPS upstream",
     14: "WebSocket echo round trips (64 B)",
+    15: "100 B GET over HTTP/2 (h2c, prior knowl.)",
+    16: "100 B GET over HTTP/2 + TLS (ALPN h2)",
 }
 AGGREGATE_PARTS = ["/j/1", "/j/2", "/j/3"]
 # Scenario 14: the echo server, the client, and what the client is asked for.
@@ -101,6 +111,11 @@ WEBSOCKET_CLIENT = BENCH_DIR / "websocket_rtt.py"
 WEBSOCKET_PATH = "/ws"
 WEBSOCKET_MESSAGE_BYTES = 64
 WEBSOCKET_CONNECTIONS = 16
+# Scenarios 15 and 16: h2load's load. One h2load thread (it competes for the two cores with
+# the servers, as wrk does) with 16 connections of 10 concurrent streams each.
+H2_CONNECTIONS = 16
+H2_STREAMS = 10
+H2_THREADS = 1
 
 
 class HarnessError(Exception):
@@ -305,6 +320,8 @@ class Stack:
         self.nginx_port = free_port()
         self.nginx_logged_port = free_port()
         self.nginx_tls_port = free_port()
+        self.nginx_h2c_port = free_port()  # scenario 15: nginx's `listen ... http2`
+        self.nginx_h2_tls_port = free_port()  # scenario 16: nginx's `listen ... ssl http2`
         self.tls = None  # (certificate, key) paths once made
         self.turnpike = None  # main Turnpike: base routes + 10 /r/ routes
         self.turnpike_10k = None  # scenario 5 only: base routes + 10,000 /r/ routes
@@ -348,6 +365,55 @@ class Stack:
             proxy_max_temp_file_size 0;
         }}
     }}"""
+
+    def nginx_h2_servers(self, h2c, h2_tls):
+        """nginx's HTTP/2 server blocks (scenarios 15 and 16), each on a port of its own so
+        that the HTTP/1.1 scenarios' servers stay as they were: h2c with prior knowledge
+        (nginx 1.22: `listen ... http2` without ssl), and h2 by ALPN with scenario 10's TLS
+        settings. Scenario 1's location, to the same upstream, but through an upstream block
+        that keeps up to 128 idle connections per worker, as Turnpike's pool does per worker
+        (ProxyOptions::max_idle_upstream): h2load's 160 concurrent streams are more than
+        scenario 1's `keepalive 64`, so with it nginx would close and reopen upstream
+        connections under this load. keepalive_requests (the http block's) also bounds the
+        requests of an HTTP/2 connection (its default, 1,000, would end h2load's connections
+        mid-run)."""
+        if not (h2c or h2_tls):
+            return ""
+        upstream = f"""
+    upstream bench_upstream_h2 {{
+        server 127.0.0.1:{self.upstream_port};
+        keepalive 128;
+        keepalive_requests 100000000;
+    }}"""
+        location = """
+        location / {
+            proxy_pass http://bench_upstream_h2;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffers 8 64k;
+            proxy_busy_buffers_size 128k;
+            proxy_max_temp_file_size 0;
+        }"""
+        blocks = [upstream]
+        if h2c:
+            blocks.append(f"""
+    server {{
+        listen 127.0.0.1:{self.nginx_h2c_port} http2 backlog=4096;{location}
+    }}""")
+        if h2_tls:
+            cert, key = self.tls
+            blocks.append(f"""
+    server {{
+        listen 127.0.0.1:{self.nginx_h2_tls_port} ssl http2 backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {TLS12_CIPHERS};
+        ssl_prefer_server_ciphers on;
+        ssl_ecdh_curve X25519:prime256v1;
+        ssl_session_tickets on;{location}
+    }}""")
+        return "".join(blocks)
 
     def upstream_tls_server(self):
         """The upstream's TLS server (scenario 13): the same 100-byte body, the bench's
@@ -421,7 +487,7 @@ class Stack:
         return server
 
     def start_nginx(self, name, template, port, access_log="off", tls=False, upstream_tls=False,
-                    websocket=False):
+                    websocket=False, h2c=False, h2_tls=False):
         conf = self.dir / f"{name}.conf"
         values = {
             "DIR": self.dir, "WORKERS": self.args.workers, "USER_DIRECTIVE": user_directive(),
@@ -432,6 +498,7 @@ class Stack:
             "TLS_UPSTREAM_LOCATION": self.nginx_tls_upstream()[1] if upstream_tls else "",
             "WEBSOCKET_UPSTREAM_BLOCK": self.nginx_websocket()[0] if websocket else "",
             "WEBSOCKET_LOCATION": self.nginx_websocket()[1] if websocket else "",
+            "H2_SERVERS": self.nginx_h2_servers(h2c, h2_tls),
             # 99 characters and a newline: the 100-byte body.
             "BODY_100": "x" * (SMALL_BODY - 1) + "\\n",
         }
@@ -472,7 +539,11 @@ class Stack:
         tls = any(n in scenarios for n in TLS_SCENARIOS)
         upstream_tls = any(n in scenarios for n in UPSTREAM_TLS_SCENARIOS)
         websocket = any(n in scenarios for n in WEBSOCKET_SCENARIOS)
-        if tls or upstream_tls:
+        h2c = any(n in scenarios for n in H2C_SCENARIOS)
+        h2_tls = any(n in scenarios for n in H2_TLS_SCENARIOS)
+        # Scenario 16 uses Turnpike's TLS listener (its ALPN offers h2) and its certificate.
+        turnpike_tls = tls or h2_tls
+        if tls or upstream_tls or h2_tls:
             self.make_certificate()
         if websocket:
             self.start_websocket_echo()
@@ -480,8 +551,8 @@ class Stack:
                                          self.upstream_port, upstream_tls=upstream_tls)
         self.nginx = self.start_nginx("nginx", BENCH_DIR / "nginx" / "proxy.conf.in",
                                       self.nginx_port, tls=tls, upstream_tls=upstream_tls,
-                                      websocket=websocket)
-        self.turnpike = self.start_turnpike("turnpike", tls=tls)
+                                      websocket=websocket, h2c=h2c, h2_tls=h2_tls)
+        self.turnpike = self.start_turnpike("turnpike", tls=turnpike_tls)
         self.configure_turnpike(self.turnpike, r_routes=10)
         if websocket:
             self.configure_websocket(self.turnpike)
@@ -494,7 +565,7 @@ class Stack:
             self.admin_ok(self.turnpike, "POST", "/routes?wait_for_proxy=true", {
                 "name": "s13-tls-upstream", "service": "bench-tls-upstream",
                 "paths": ["/tls-up"], "strip_path": False})
-        if tls:
+        if turnpike_tls:
             cert, key = self.tls
             self.admin_ok(self.turnpike, "POST", "/certificates?wait_for_proxy=true", {
                 "name": "bench", "cert": cert.read_text(), "key": key.read_text(),
@@ -600,8 +671,12 @@ class Stack:
     def url(self, target, path):
         if target == "nginx-tls":
             return f"https://127.0.0.1:{self.nginx_tls_port}{path}"
-        if target == "turnpike-tls":
+        if target in ("turnpike-tls", "turnpike-h2"):
             return f"https://127.0.0.1:{self.turnpike.tls_port}{path}"
+        if target == "nginx-h2":
+            return f"https://127.0.0.1:{self.nginx_h2_tls_port}{path}"
+        if target == "nginx-h2c":
+            return f"http://127.0.0.1:{self.nginx_h2c_port}{path}"
         port = {"direct": self.upstream_port, "nginx": self.nginx_port,
                 "nginx-logged": self.nginx_logged_port}.get(target)
         if port is None:
@@ -617,6 +692,8 @@ class Stack:
     def server(self, target):
         return {"direct": self.upstream, "nginx": self.nginx, "turnpike": self.turnpike,
                 "turnpike-tls": self.turnpike, "nginx-tls": self.nginx,
+                "turnpike-h2c": self.turnpike, "nginx-h2c": self.nginx,
+                "turnpike-h2": self.turnpike, "nginx-h2": self.nginx,
                 "turnpike-10": self.turnpike, "turnpike-plain": self.turnpike,
                 "turnpike-10k": self.turnpike_10k,
                 "turnpike-logged": self.turnpike_logged,
@@ -649,6 +726,8 @@ def check_upload_reads_body(stack):
 def check_target(stack, target, spec):
     """One request through `target` before any load: the status and body size a scenario
     expects, so that a misconfigured route fails loudly instead of benchmarking 404s."""
+    if spec.get("client") == "h2load":
+        return check_h2_target(stack, target, spec)
     path = spec.get("check_path", spec.get("path"))
     body = b"x" * spec["body_bytes"] if spec.get("body_bytes") else None
     headers = dict(spec.get("headers", {}))
@@ -664,7 +743,10 @@ def check_target(stack, target, spec):
 
 def run_wrk(stack, target, spec, duration, connections, threads):
     """One wrk run against `target`, measuring the target's server processes (and the
-    upstream's) meanwhile. Returns a dict for the JSON."""
+    upstream's) meanwhile. Returns a dict for the JSON. (A spec with "client": "h2load" is
+    run by h2load instead: run_h2load.)"""
+    if spec.get("client") == "h2load":
+        return run_h2load(stack, target, spec, duration, connections, threads)
     env = dict(os.environ)
     env["BENCH_METHOD"] = spec.get("method", "GET")
     env["BENCH_BODY_BYTES"] = str(spec.get("body_bytes", 0))
@@ -707,9 +789,128 @@ def run_wrk(stack, target, spec, duration, connections, threads):
     }
 
 
+# --------------------------------------------------------------------------------------------
+# h2load (scenarios 15 and 16)
+
+def parse_h2load(out):
+    """h2load's summary (nghttp2 1.52): the protocol, the request counts, the status classes,
+    req/s and the data bytes. A line missing is a harness error."""
+    def grab(pattern):
+        m = re.search(pattern, out, re.M)
+        if not m:
+            raise HarnessError(f"h2load output lacks /{pattern}/:\n{out[-2000:]}")
+        return m
+    protocol = re.search(r"^Application protocol: (\S+)", out, re.M)
+    counts = grab(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout")
+    codes = grab(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+    total, started, done, succeeded, failed, errored, timeout = map(int, counts.groups())
+    return {
+        "protocol": protocol.group(1) if protocol else None,
+        "rps": float(grab(r"^finished in [\d.]+\w+, ([\d.]+) req/s").group(1)),
+        "total": total, "started": started, "done": done, "succeeded": succeeded,
+        "failed": failed, "errored": errored, "timeout": timeout,
+        "status": dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, codes.groups()))),
+        "data_bytes": int(grab(r"\((\d+)\) data").group(1)),
+    }
+
+
+def h2load_protocol(target):
+    """What h2load must have spoken to `target`: h2c in the clear, h2 (by ALPN) over TLS; a
+    server that fell back to HTTP/1.1 is not measured as HTTP/2."""
+    return "h2" if target.endswith("-h2") else "h2c"
+
+
+def check_h2_target(stack, target, spec):
+    """One h2load request through `target` before any load: HTTP/2 spoken, one 2xx with the
+    body size the scenario expects."""
+    url = stack.url(target, spec.get("check_path", spec.get("path")))
+    h = parse_h2load(run_tool(["h2load", "-n", "1", "-c", "1", url], timeout=30))
+    expected = spec["expect_bytes"]
+    if (h["protocol"] != h2load_protocol(target) or h["succeeded"] != 1
+            or h["status"]["2xx"] != 1 or h["data_bytes"] != expected):
+        raise HarnessError(f"{target} {url} over HTTP/2: protocol {h['protocol']} (expected "
+                           f"{h2load_protocol(target)}), {h['succeeded']} succeeded, status "
+                           f"classes {h['status']}, {h['data_bytes']} data bytes (expected "
+                           f"{expected})")
+
+
+def latency_from_h2load_log(path):
+    """Percentiles of the request durations in h2load's --log-file (start time, status,
+    duration in µs, tab-separated), answered requests only, in µs."""
+    durations = []
+    with open(path) as f:
+        for line in f:
+            fields = line.split("\t")
+            if len(fields) >= 3 and fields[1] != "-1":
+                durations.append(int(fields[2]))
+    durations.sort()
+    if not durations:
+        return {k: 0.0 for k in ("mean", "p50", "p90", "p99", "p999", "max")}
+    def at(q):
+        return float(durations[min(len(durations) - 1, int(len(durations) * q))])
+    return {"mean": statistics.fmean(durations), "p50": at(0.5), "p90": at(0.9),
+            "p99": at(0.99), "p999": at(0.999), "max": float(durations[-1])}
+
+
+def run_h2load(stack, target, spec, duration, connections, threads):
+    """One h2load run (-D: for `duration` seconds) against `target`, measured like a wrk run
+    (the target's processes and the upstream's CPU, peak RSS), plus h2load's own CPU. The
+    latency comes from h2load's per-request log (its summary has no percentiles)."""
+    streams = spec.get("streams", H2_STREAMS)
+    log_path = stack.dir / "h2load-requests.log"
+    argv = ["h2load", "-c", str(connections), "-m", str(streams), "-t", str(threads),
+            "-D", str(duration), "--log-file", str(log_path), stack.url(target, spec["path"])]
+    server = stack.server(target)
+    measured = [server, stack.upstream]
+    peak_reset = all(s.reset_peak_rss() for s in measured)
+    cpu_before = [s.cpu_seconds() for s in measured]
+    client_before = os.times()
+    started = time.monotonic()
+    out = run_tool(argv, timeout=duration + 60)
+    wall = time.monotonic() - started
+    client_after = os.times()
+    cpu = [s.cpu_seconds() - before for s, before in zip(measured, cpu_before)]
+    h = parse_h2load(out)
+    if h["protocol"] != h2load_protocol(target):
+        raise HarnessError(f"h2load spoke {h['protocol']} to {target}, expected "
+                           f"{h2load_protocol(target)}")
+    lat = latency_from_h2load_log(log_path)
+    log_path.unlink()
+    return {
+        "target": target,
+        "client": "h2load",
+        "requests": h["succeeded"],
+        "rps": h["rps"],
+        "mb_per_s": h["rps"] * spec["expect_bytes"] / 1e6,
+        "latency_ms": {k: v / 1000 for k, v in lat.items()},
+        "h2load": h,
+        "streams_per_connection": streams,
+        "cpu_s": cpu[0],
+        "upstream_cpu_s": cpu[1],
+        # h2load's own CPU (user + system), from the children's times of this process.
+        "client_cpu_s": (client_after.children_user - client_before.children_user
+                         + client_after.children_system - client_before.children_system),
+        "peak_rss_mb": server.peak_rss_mb(),
+        "peak_rss_is_per_run": peak_reset,
+        "wall_s": wall,
+    }
+
+
 def run_problems(run, spec):
-    """What is wrong with a wrk run, as far as the harness is concerned."""
+    """What is wrong with a wrk (or h2load) run, as far as the harness is concerned."""
     problems = []
+    if "h2load" in run:
+        h = run["h2load"]
+        if h["succeeded"] <= 0:
+            problems.append("no requests completed")
+        if h["failed"] or h["errored"] or h["timeout"]:
+            problems.append(f"h2load: {h['failed']} failed, {h['errored']} errored, "
+                            f"{h['timeout']} timed out")
+        other = h["status"]["3xx"] + h["status"]["4xx"] + h["status"]["5xx"]
+        if other > spec.get("allowed_non_2xx", 0):
+            problems.append(f"{other} non-2xx answers {h['status']}")
+        return problems
     if run["requests"] <= 0:
         problems.append("no requests completed")
     e = run["errors"]
@@ -1055,12 +1256,15 @@ def scenario_9(stack, args, report):
     return result
 
 
-def tls_scenario(number, spec, budget, turnpike="turnpike-tls", nginx="nginx-tls"):
+def tls_scenario(number, spec, budget, turnpike="turnpike-tls", nginx="nginx-tls",
+                 over="over TLS", connections=None, threads=None):
     """Turnpike against nginx, both with TLS on one side (the listener's targets by default;
     turnpike/nginx name others), the same requests to each. `budget`: the ratio Turnpike must
-    reach, or None when the scenario only says where it stands."""
+    reach, or None when the scenario only says where it stands. Also scenarios 15 and 16:
+    two targets compared the same way (`over` names how, connections/threads the load)."""
     def run(stack, args, report):
-        result = load_scenario(stack, number, {turnpike: spec, nginx: spec}, args, report)
+        result = load_scenario(stack, number, {turnpike: spec, nginx: spec}, args, report,
+                               connections=connections, threads=threads)
         by_round = per_round_ratios(result["runs"], turnpike, nginx)
         t = result["targets"]
         result["ratios"] = {
@@ -1071,7 +1275,7 @@ def tls_scenario(number, spec, budget, turnpike="turnpike-tls", nginx="nginx-tls
                                                        t[nginx]["cpu_us_per_request"])}
         r = median(by_round)
         if budget is not None:
-            result["budget"] = {"what": f"Turnpike req/s >= {budget}x nginx over TLS (median "
+            result["budget"] = {"what": f"Turnpike req/s >= {budget}x nginx {over} (median "
                                         "per round)", "value": r, "met": r >= budget}
         return result
     return run
@@ -1267,6 +1471,13 @@ SCENARIO_RUNNERS = {
     13: tls_scenario(13, {"path": "/tls-up/s13", "expect_bytes": SMALL_BODY}, 1.0,
                      turnpike="turnpike", nginx="nginx"),
     14: scenario_14,
+    # h2load: 16 connections x 10 concurrent streams, one thread; HTTP/1.1 to the upstream.
+    15: tls_scenario(15, {"path": "/s1", "expect_bytes": SMALL_BODY, "client": "h2load"}, 1.0,
+                     turnpike="turnpike-h2c", nginx="nginx-h2c", over="over h2c",
+                     connections=H2_CONNECTIONS, threads=H2_THREADS),
+    16: tls_scenario(16, {"path": "/s1", "expect_bytes": SMALL_BODY, "client": "h2load"}, 1.0,
+                     turnpike="turnpike-h2", nginx="nginx-h2", over="over h2+TLS",
+                     connections=H2_CONNECTIONS, threads=H2_THREADS),
 }
 
 
@@ -1331,7 +1542,7 @@ def print_table(report):
             ratios = result.get("ratios", {})
             for target, s in result["targets"].items():
                 x_nginx = x_direct = ""
-                if target in ("turnpike", "turnpike-tls"):
+                if target in ("turnpike", "turnpike-tls", "turnpike-h2c", "turnpike-h2"):
                     x_nginx = fmt(ratios.get("turnpike_vs_nginx"), ".2f")
                     x_direct = fmt(ratios.get("turnpike_vs_direct"), ".2f")
                 elif target == "turnpike-logged":
@@ -1385,6 +1596,13 @@ def print_table(report):
                          if not k.endswith("_per_round")}
                     log(f"{'':<44} {what}: RTT p50 {x['rtt_p50']}, p99 {x['rtt_p99']}; added "
                         f"p50 {x['added_p50']}, p99 {x['added_p99']} (median of rounds)")
+            if key in ("15", "16"):
+                runs = [r for rs in result["runs"].values() for r in rs]
+                log(f"{'':<44} h2load -c {result['connections']} -m "
+                    f"{runs[0]['streams_per_connection']} -t {result['threads']}: its CPU per "
+                    f"run (median) " + ", ".join(
+                        f"{t} {median([r['client_cpu_s'] for r in rs]):.2f} s"
+                        for t, rs in result["runs"].items()))
             if key == "8":
                 a = result["added_p99_ms"]
                 pacing = result["pacing"]
@@ -1462,7 +1680,7 @@ def parse_args(argv):
     p.add_argument("--propagation-writes", type=int,
                    help="admin writes in scenario 7 (default 200)")
     p.add_argument("--scenarios", default=",".join(map(str, ALL_SCENARIOS)),
-                   help="comma-separated scenario numbers (default all: 1,2,...,14)")
+                   help="comma-separated scenario numbers (default all: 1,2,...,16)")
     p.add_argument("--out", default=os.environ.get("OUT"),
                    help="JSON results file (default $OUT, else <build-dir>/bench-results.json)")
     p.add_argument("--keep-tmp", action="store_true",
@@ -1498,6 +1716,10 @@ def main(argv):
             ["/usr/bin/python3", "-c", "import websockets"], capture_output=True).returncode:
         raise HarnessError("Debian's python3-websockets is missing (scenario 14's echo "
                            "server): run ./scripts/bench, which installs it")
+    if (any(n in args.scenarios for n in H2C_SCENARIOS + H2_TLS_SCENARIOS)
+            and shutil.which("h2load") is None):
+        raise HarnessError("h2load is missing (scenarios 15 and 16): run ./scripts/bench, which "
+                           "installs Debian's nghttp2-client")
     for binary in ("app/turnpike", "bench/snapshot_build_bench", "bench/propagation_bench"):
         if not (Path(args.build_dir) / binary).exists():
             raise HarnessError(f"{args.build_dir}/{binary} is missing: build it first")
