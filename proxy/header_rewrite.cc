@@ -9,6 +9,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "proxy/policy/json_shape.h"
+
 namespace turnpike::proxy {
 
 namespace http = boost::beast::http;
@@ -283,6 +285,17 @@ void appendClientResponseHead(const Fields& fields, const ClientResponseHead& he
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
+}
+
+bool reshapesJson(const ParsedMessage<false>& response,
+                  const boost::optional<uint64_t>& content_length,
+                  const policy::CompiledResponseTransform& transform) {
+  // Successful answers only: an upstream's error body keeps the shape its clients know.
+  if (response.result_int() / 100 != 2) return false;
+  if (content_length && *content_length > transform.maxBodyBytes()) return false;
+  if (!policy::isJsonMediaType(response[http::field::content_type])) return false;
+  const std::string_view encoding = response[http::field::content_encoding];
+  return encoding.empty() || boost::beast::iequals(encoding, "identity");
 }
 
 bool keepsAlive(const Fields& fields, unsigned version) {

@@ -30,6 +30,7 @@
 // appending to a string that keeps its capacity from one request to the next.
 #pragma once
 
+#include <boost/optional/optional.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -97,6 +98,12 @@ struct ClientResponseHead {
 // Appends "HTTP/1.1 status reason\r\n", the fields and the blank line to `out`.
 void appendClientResponseHead(const Fields& fields, const ClientResponseHead& head,
                               std::string& out);
+
+// Whether response_transform.json reshapes this response: a 2xx JSON body, not content-encoded,
+// not longer than the transform's cap by its Content-Length (`content_length`, the parser's).
+bool reshapesJson(const ParsedMessage<false>& response,
+                  const boost::optional<uint64_t>& content_length,
+                  const policy::CompiledResponseTransform& transform);
 
 // Whether the connection stays open after this message (RFC 9112 §9.3): HTTP/1.1 unless a
 // Connection field says "close", HTTP/1.0 only when one says "keep-alive". What Beast's

@@ -288,11 +288,6 @@ class Session final : public Deadline {
   void renderClientHead(BodyFraming framing, uint64_t content_length, bool keep_alive);
   // Puts the upstream connection back in the pool when `reusable` and nothing unread is left.
   void releaseUpstream(bool reusable);
-  // Whether response_transform.json reshapes this response: a 2xx JSON body, not encoded, not
-  // longer than the cap by its Content-Length.
-  static bool reshapes(const ParsedMessage<false>& response,
-                       const boost::optional<uint64_t>& content_length,
-                       const policy::CompiledResponseTransform& transform);
   // spliceBody() from `source` to `sink`, arming the deadline of the side it waits on.
   asio::awaitable<SpliceResult> splice(tcp::socket& source, Phase source_phase,
                                        milliseconds source_timeout, tcp::socket& sink,
@@ -798,7 +793,7 @@ asio::awaitable<bool> Session::relayResponse(bool keep_alive, milliseconds upstr
   BodySource<false> body(parser);
   bool head_sent = false;
   if (transform != nullptr && transform->json() != nullptr && !no_body &&
-      reshapes(response, content_length, *transform)) {
+      reshapesJson(response, content_length, *transform)) {
     // The whole body first (at most max_body_bytes), then reshaped and sent with its length.
     transform_body_.clear();
     while (!body.done() && transform_body_.size() <= transform->maxBodyBytes()) {
@@ -1039,17 +1034,6 @@ asio::awaitable<bool> Session::responseBodyFailed(boost::system::error_code ec, 
   }
   // The head is out: all we can do is cut the client off so it sees a short body.
   co_return false;
-}
-
-bool Session::reshapes(const ParsedMessage<false>& response,
-                       const boost::optional<uint64_t>& content_length,
-                       const policy::CompiledResponseTransform& transform) {
-  // Successful answers only: an upstream's error body keeps the shape its clients know.
-  if (response.result_int() / 100 != 2) return false;
-  if (content_length && *content_length > transform.maxBodyBytes()) return false;
-  if (!policy::isJsonMediaType(response[http::field::content_type])) return false;
-  const std::string_view encoding = response[http::field::content_encoding];
-  return encoding.empty() || beast::iequals(encoding, "identity");
 }
 
 asio::awaitable<bool> Session::answer(ProxyAnswer problem, bool keep_alive) {

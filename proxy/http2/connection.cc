@@ -725,11 +725,7 @@ asio::awaitable<void> Stream::proxy() {
     BodySource<false> body(parser);
     std::unique_ptr<char[]> piece = std::make_unique<char[]>(kChunkSize);
     const bool reshape = transform != nullptr && transform->json() != nullptr && !no_body &&
-                         x_.status / 100 == 2 &&
-                         (!content_length || *content_length <= transform->maxBodyBytes()) &&
-                         policy::isJsonMediaType(response[http::field::content_type]) &&
-                         (response[http::field::content_encoding].empty() ||
-                          response[http::field::content_encoding] == "identity");
+                         reshapesJson(response, content_length, *transform);
     if (reshape) {
       std::string whole;
       while (!body.done() && whole.size() <= transform->maxBodyBytes()) {
