@@ -27,20 +27,25 @@ std::string_view trim(std::string_view text) {
 // hop-by-hop too. Views into `fields`.
 using NameList = boost::container::small_vector<std::string_view, 8>;
 
+// Calls `visit` with each item of the comma-separated `value`, trimmed, until it returns true.
+template <class Visit>
+bool anyToken(std::string_view value, Visit visit) {
+  while (!value.empty()) {
+    std::size_t comma = value.find(',');
+    std::string_view token = trim(value.substr(0, comma));
+    if (!token.empty() && visit(token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 // Calls `visit` with each token of the Connection fields, trimmed, until it returns true.
 template <class Visit>
 bool anyConnectionToken(const Fields& fields, Visit visit) {
   // A scan by enum: cheaper than equal_range(), which looks the name up as a string.
   for (const auto& field : fields) {
-    if (field.name() != http::field::connection) continue;
-    std::string_view value = field.value();
-    while (!value.empty()) {
-      std::size_t comma = value.find(',');
-      std::string_view token = trim(value.substr(0, comma));
-      if (!token.empty() && visit(token)) return true;
-      if (comma == std::string_view::npos) break;
-      value.remove_prefix(comma + 1);
-    }
+    if (field.name() == http::field::connection && anyToken(field.value(), visit)) return true;
   }
   return false;
 }
@@ -285,6 +290,10 @@ void appendClientResponseHead(const Fields& fields, const ClientResponseHead& he
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
+}
+
+bool hasToken(std::string_view value, std::string_view token) {
+  return anyToken(value, [&](std::string_view item) { return boost::beast::iequals(item, token); });
 }
 
 bool reshapesJson(const ParsedMessage<false>& response,

@@ -99,6 +99,10 @@ struct ClientResponseHead {
 void appendClientResponseHead(const Fields& fields, const ClientResponseHead& head,
                               std::string& out);
 
+// Whether the comma-separated list `value` (a Connection or Upgrade field) holds `token`, ASCII
+// case-insensitively, with the spaces around each item ignored.
+bool hasToken(std::string_view value, std::string_view token);
+
 // Whether response_transform.json reshapes this response: a 2xx JSON body, not content-encoded,
 // not longer than the transform's cap by its Content-Length (`content_length`, the parser's).
 bool reshapesJson(const ParsedMessage<false>& response,

@@ -81,20 +81,6 @@ struct RequestFieldFacts {
   bool connection_upgrade = false;  // a Connection field names "upgrade"
 };
 
-// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
-bool hasToken(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    std::string_view item = value.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (beast::iequals(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 RequestFieldFacts scanRequestFields(const Fields& fields) {
   RequestFieldFacts facts;
   bool request_id_seen = false;

@@ -268,6 +268,15 @@ TEST(HeaderRewriteTest, ASwitchingHeadKeepsConnectionAndUpgradeAsTheUpstreamSent
             "\r\n");
 }
 
+TEST(HeaderRewriteTest, TokensOfAListAreFoundWhateverTheirCaseAndSpaces) {
+  EXPECT_TRUE(hasToken("keep-alive, Upgrade", "upgrade"));
+  EXPECT_TRUE(hasToken(" upgrade ,close", "Upgrade"));
+  EXPECT_TRUE(hasToken("websocket, h2c", "h2c"));
+  EXPECT_FALSE(hasToken("upgrade-insecure", "upgrade"));
+  EXPECT_FALSE(hasToken("", "upgrade"));
+  EXPECT_FALSE(hasToken(",,", "upgrade"));
+}
+
 TEST(HeaderRewriteTest, RequestIdsFromClientsAreChecked) {
   EXPECT_TRUE(isAcceptableRequestId("4bf92f3577b34da6a3ce929d0e0e4736"));
   EXPECT_FALSE(isAcceptableRequestId(""));
